@@ -1,0 +1,1 @@
+"""Placeholder for `make run` until the VAE experiment lands: fit a Gaussian by pathwise gradients."""
