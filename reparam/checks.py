@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -74,8 +74,7 @@ def key(key: Any, where: str) -> Array:
     if dtype == jnp.uint32 and getattr(key, "shape", None) == (2,):
         return key
     raise TypeError(
-        f"{where}: `key` must be a PRNG key from jax.random.key(seed), "
-        f"got {_describe(key)}"
+        f"{where}: `key` must be a PRNG key from jax.random.key(seed), got {_describe(key)}"
     )
 
 
@@ -84,14 +83,23 @@ def float_dtype(*values: Any) -> np.dtype:
     return jnp.result_type(float, *values)
 
 
-def as_float(where: str, name: str, value: Any, dtype: np.dtype) -> Array:
+def noise_dtype(dtype: Any = None) -> np.dtype:
+    """The dtype for ε: as given, else JAX's default float (float32 unless x64 is enabled)."""
+    dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"noise `dtype` must be a floating dtype, got {dtype}")
+    return dtype
+
+
+def numeric(where: str, name: str, value: Any) -> Array:
+    """`value` as a jax array, or a TypeError naming `name` if it is not numbers."""
     try:
         array = jnp.asarray(value)
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise TypeError(f"{where}: `{name}` must be an array of numbers, got {value!r}") from error
     if not (jnp.issubdtype(array.dtype, jnp.number) or array.dtype == jnp.bool_):
         raise TypeError(f"{where}: `{name}` must be an array of numbers, got {_describe(value)}")
-    return array.astype(dtype)
+    return array
 
 
 def broadcast(
@@ -109,8 +117,9 @@ def broadcast(
       The parameters as arrays of a common float dtype, and the broadcast batch shape.
     """
     event_ndims = event_ndims or {}
-    dtype = float_dtype(*params.values())
-    arrays = [as_float(where, name, value, dtype) for name, value in params.items()]
+    arrays = [numeric(where, name, value) for name, value in params.items()]
+    dtype = float_dtype(*arrays)
+    arrays = [array.astype(dtype) for array in arrays]
     batch_shapes = []
     for (name, _), array in zip(params.items(), arrays, strict=True):
         ndims = event_ndims.get(name, 0)
@@ -127,9 +136,7 @@ def broadcast(
         described = ", ".join(
             f"`{name}` {shape}" for name, shape in zip(params, batch_shapes, strict=True)
         )
-        raise ValueError(
-            f"{where}: parameter batch shapes do not broadcast: {described}"
-        ) from None
+        raise ValueError(f"{where}: parameter batch shapes do not broadcast: {described}") from None
     return arrays, tuple(batch_shape)
 
 
@@ -140,9 +147,7 @@ def sample_shape(where: str, shape: Any) -> Shape:
     try:
         shape = tuple(int(d) for d in shape)
     except TypeError:
-        raise TypeError(
-            f"{where}: `sample_shape` must be a tuple of ints, got {shape!r}"
-        ) from None
+        raise TypeError(f"{where}: `sample_shape` must be a tuple of ints, got {shape!r}") from None
     if any(d < 0 for d in shape):
         raise ValueError(f"{where}: `sample_shape` must be non-negative, got {shape}")
     return shape
@@ -167,7 +172,7 @@ def require(
             index = tuple(int(i) for i in np.argwhere(~ok)[0])
             bad = np.broadcast_to(concrete, ok.shape)[index]
             at = f" at index {index} of shape {ok.shape}" if ok.ndim else ""
-            raise ValueError(f"{where}: `{name}` must be {expected}; got {bad!r}{at}")
+            raise ValueError(f"{where}: `{name}` must be {expected}; got {bad.item()!r}{at}")
     elif _TRACED_CHECKS.get():
         value = jnp.asarray(value)
         ok = jnp.asarray(predicate(value, jnp), dtype=bool)
@@ -197,8 +202,8 @@ def less(where: str, low_name: str, low: Any, high_name: str, high: Any) -> None
             hi = np.broadcast_to(concrete_high, ok.shape)[index]
             at = f" at index {index}" if ok.ndim else ""
             raise ValueError(
-                f"{where}: `{low_name}` must be < `{high_name}`; got {low_name}={lo!r}, "
-                f"{high_name}={hi!r}{at}"
+                f"{where}: `{low_name}` must be < `{high_name}`; got {low_name}={lo.item()!r}, "
+                f"{high_name}={hi.item()!r}{at}"
             )
     elif _TRACED_CHECKS.get():
         checkify.check(

@@ -25,10 +25,10 @@ def _params(where: str, loc, scale) -> tuple[Array, Array, tuple[int, ...]]:
     return loc, scale, batch_shape
 
 
-def noise(key: Array, shape: tuple[int, ...] = (), dtype=jnp.float32) -> Array:
-    """Standard normal ε of `shape`."""
+def noise(key: Array, shape: tuple[int, ...] = (), dtype=None) -> Array:
+    """Standard normal ε of `shape`; dtype defaults to JAX's default float (float32 unless x64)."""
     key = checks.key(key, "reparam.normal.noise")
-    return jax.random.normal(key, shape, dtype)
+    return jax.random.normal(key, shape, checks.noise_dtype(dtype))
 
 
 def transform(eps: Array, loc, scale) -> Array:

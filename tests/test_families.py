@@ -69,8 +69,15 @@ def test_check_grads_transform(spec):
             full[i] = p
         return module.transform(eps, *full, **spec.sample_kwargs)
 
-    check_grads(transform_of, tuple(params[i] for i in diff), order=2, modes=("fwd", "rev"),
-                atol=1e-5, rtol=1e-5, eps=1e-6)
+    check_grads(
+        transform_of,
+        tuple(params[i] for i in diff),
+        order=2,
+        modes=("fwd", "rev"),
+        atol=1e-5,
+        rtol=1e-5,
+        eps=1e-6,
+    )
 
 
 @with_specs(lambda spec: not spec.sample_kwargs.get("straight_through", False))
@@ -86,8 +93,15 @@ def test_check_grads_log_prob(spec):
             full[i] = p
         return module.log_prob(x, *full)
 
-    check_grads(log_prob_of, tuple(params[i] for i in diff), order=2, modes=("fwd", "rev"),
-                atol=1e-5, rtol=1e-5, eps=1e-6)
+    check_grads(
+        log_prob_of,
+        tuple(params[i] for i in diff),
+        order=2,
+        modes=("fwd", "rev"),
+        atol=1e-5,
+        rtol=1e-5,
+        eps=1e-6,
+    )
 
 
 # ---------------------------------------------------------------- layer 3: global MC gradients
@@ -98,7 +112,9 @@ def _mc_cases():
             continue
         for i in spec.diff_indices:
             for f in spec.functions:
-                cases.append(pytest.param(spec, i, f, id=f"{spec.name}-{spec.module.PARAMS[i]}-{f}"))
+                cases.append(
+                    pytest.param(spec, i, f, id=f"{spec.name}-{spec.module.PARAMS[i]}-{f}")
+                )
     return cases
 
 
@@ -151,8 +167,9 @@ def test_log_prob_matches_scipy(spec):
     with jax.debug_key_reuse(False):
         x = np.asarray(spec.module.sample(jax.random.key(8), *params, sample_shape=(7,)))
     reference = spec.scipy_dist(*spec.params).logpdf(x)
-    np.testing.assert_allclose(np.asarray(spec.module.log_prob(x, *params)), reference,
-                               rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        np.asarray(spec.module.log_prob(x, *params)), reference, rtol=1e-9, atol=1e-9
+    )
 
 
 @with_specs(lambda spec: spec.scipy_dist is not None)
@@ -163,16 +180,18 @@ def test_moments_and_entropy_match_scipy(spec):
         fn = getattr(spec.module, name, None)
         if fn is None:
             continue
-        np.testing.assert_allclose(np.asarray(fn(*params)), reference(), rtol=1e-7, atol=1e-9,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            np.asarray(fn(*params)), reference(), rtol=1e-7, atol=1e-9, err_msg=name
+        )
 
 
 @with_specs(lambda spec: spec.scipy_dist is not None)
 def test_samples_follow_the_cdf(spec):
     """Kolmogorov–Smirnov per batch element with fixed keys; p > 1e-4 (deterministic)."""
     params = params_for(spec)
-    z = np.asarray(spec.module.sample(jax.random.key(9), *params, sample_shape=(20_000,),
-                                      **spec.sample_kwargs))
+    z = np.asarray(
+        spec.module.sample(jax.random.key(9), *params, sample_shape=(20_000,), **spec.sample_kwargs)
+    )
     batch = np.broadcast_shapes(*(np.shape(p) for p in spec.params))
     for index in np.ndindex(batch):
         element_params = tuple(np.broadcast_to(p, batch)[index] for p in spec.params)
@@ -226,11 +245,15 @@ def test_extreme_parameters_give_finite_samples_and_gradients(spec):
     @jax.jit
     def sample_and_grad(params):
         def total(ps):
-            return jnp.sum(spec.module.sample(jax.random.key(11), *ps, sample_shape=(64,),
-                                              **spec.sample_kwargs))
+            return jnp.sum(
+                spec.module.sample(
+                    jax.random.key(11), *ps, sample_shape=(64,), **spec.sample_kwargs
+                )
+            )
 
-        return spec.module.sample(jax.random.key(11), *params, sample_shape=(64,),
-                                  **spec.sample_kwargs), jax.grad(total)(params)
+        return spec.module.sample(
+            jax.random.key(11), *params, sample_shape=(64,), **spec.sample_kwargs
+        ), jax.grad(total)(params)
 
     @given(_extreme_strategy(spec))
     def check(raw):
@@ -276,15 +299,17 @@ def test_jit_vmap_grad(spec):
     batched = jax.vmap(lambda k: module.sample(k, *params, **spec.sample_kwargs))(keys)
     assert batched.shape[0] == 4
     lp = jax.jit(jax.vmap(lambda x: module.log_prob(x, *params)))(eager)
-    np.testing.assert_allclose(np.asarray(lp), np.asarray(module.log_prob(eager, *params)),
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        np.asarray(lp), np.asarray(module.log_prob(eager, *params)), rtol=1e-10, atol=1e-12
+    )
     grads = jax.grad(lambda ps: jnp.sum(module.log_prob(eager, *ps)))(params)
     assert all(np.all(np.isfinite(np.asarray(grads[i]))) for i in spec.diff_indices)
     for name in ("entropy", "mean", "variance"):
         fn = getattr(module, name, None)
         if fn is not None:
-            np.testing.assert_allclose(np.asarray(jax.jit(fn)(*params)), np.asarray(fn(*params)),
-                                       rtol=1e-12)
+            np.testing.assert_allclose(
+                np.asarray(jax.jit(fn)(*params)), np.asarray(fn(*params)), rtol=1e-12
+            )
             grads = jax.grad(lambda ps: jnp.sum(fn(*ps)))(params)
             assert all(np.all(np.isfinite(np.asarray(g))) for g in grads)
 
@@ -299,8 +324,11 @@ def test_non_key_is_a_type_error_naming_key(spec, not_a_key):
 
 @pytest.mark.parametrize(
     ("spec", "bad", "name"),
-    [pytest.param(s, bad, name, id=f"{s.name}-{name}-{j}")
-     for s in SPECS for j, (bad, name) in enumerate(s.bad_params)],
+    [
+        pytest.param(s, bad, name, id=f"{s.name}-{name}-{j}")
+        for s in SPECS
+        for j, (bad, name) in enumerate(s.bad_params)
+    ],
 )
 def test_out_of_range_parameters_name_the_argument(spec, bad, name):
     with pytest.raises(ValueError, match=f"`{name}`"):
@@ -323,8 +351,13 @@ def test_checkify_path_catches_bad_values_inside_jit(spec):
     err.throw()  # valid parameters pass
 
 
-@with_specs(lambda spec: len(spec.params) >= 2 and spec.module.EVENT_NDIMS == 0
-            and not getattr(spec.module, "PARAM_EVENT_NDIMS", None))
+@with_specs(
+    lambda spec: (
+        len(spec.params) >= 2
+        and spec.module.EVENT_NDIMS == 0
+        and not getattr(spec.module, "PARAM_EVENT_NDIMS", None)
+    )
+)
 def test_parameters_that_do_not_broadcast_are_a_value_error(spec):
     params = list(params_for(spec))
     params[0] = jnp.broadcast_to(params[0][..., :1], (2,))

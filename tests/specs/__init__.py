@@ -18,7 +18,6 @@ import jax.numpy as jnp
 import numpy as np
 
 
-
 def _xp(z):
     """numpy for scipy's quadrature, jax.numpy for sampled (possibly traced) z."""
     return jnp if isinstance(z, jax.Array) else np
