@@ -57,7 +57,7 @@ def test_same_key_same_bits_other_key_other_bits(spec):
 
 
 # ---------------------------------------------------------------- layer 2: local derivatives
-@with_specs(lambda spec: spec.has_noise)
+@with_specs(lambda spec: spec.has_noise and spec.transform_jvp_is_pathwise)
 def test_check_grads_transform(spec):
     module, params = spec.module, params_for(spec)
     eps = module.noise(jax.random.key(2), (*spec.batch_shape, *spec.noise_event), jnp.float64)

@@ -46,6 +46,8 @@ class FamilySpec:
       functions: names from TEST_FUNCTIONS whose expectation exists for this family.
       expectation: optional (f, params) -> E[f(z)] replacing scipy_dist(*params).expect(f).
       has_noise: whether the family has a parameter-free ε (noise/transform).
+      transform_jvp_is_pathwise: False where transform's JVP is an implicit gradient on purpose
+        (a mixture's component choice), so finite differences at fixed ε cannot check it.
       implicit: per-sample implicit gradients to compare with finite differences of scipy's CDF
         (indices into params); empty for explicit families.
       bad_params: (params, name) pairs that must raise ValueError naming `name`.
@@ -65,6 +67,7 @@ class FamilySpec:
     functions: tuple[str, ...] = ("z", "z2", "gauss", "cos")
     expectation: Callable[[Callable, tuple], float] | None = None
     has_noise: bool = True
+    transform_jvp_is_pathwise: bool = True
     implicit: tuple[int, ...] = ()
     bad_params: tuple[tuple[tuple, str], ...] = ()
     extreme_params: tuple[tuple[float, float], ...] | None = None

@@ -46,8 +46,9 @@ SPECS = [
         expectation=expectation,
         # ε exists (noise/transform, event shape (K + 1,)), but transform's JVP is the implicit
         # gradient, not the derivative of ε ↦ z at fixed ε, so check_grads on transform cannot
-        # apply; the identity and local-derivative layers are in tests/test_normal_mixture.py.
-        has_noise=False,
+        # apply; the local-derivative layer is in tests/test_normal_mixture.py.
+        has_noise=True,
+        transform_jvp_is_pathwise=False,
         noise_event_shape=(4,),
         bad_params=(
             ((np.zeros(2), np.zeros(2), np.array([1.0, 0.0])), "scales"),
