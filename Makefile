@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m experiments.demo --workdir $(WORKDIR)
+	$(BIN)/python -m experiments.vae_mnist train --quick --workdir $(WORKDIR)
 
 # -n 2: one pytest worker per core of the reference 2-core machine.
 test: $(STAMP)

@@ -1,1 +1,0 @@
-"""Placeholder for `make run` until the VAE experiment lands: fit a Gaussian by pathwise gradients."""

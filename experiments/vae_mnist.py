@@ -1,0 +1,595 @@
+"""VAE and IWAE on binarized MNIST (Burda, Grosse & Salakhutdinov 2016, Table 1, one layer).
+
+    python -m experiments.vae_mnist train --quick --workdir runs/quick
+    python -m experiments.vae_mnist train --model iwae --k 5 --grad dreg --workdir runs/iwae5
+    python -m experiments.vae_mnist train ... --epochs 30 --max-minutes 20   # truncated schedule
+    python -m experiments.vae_mnist train ... --resume                       # continue a run
+    python -m experiments.vae_mnist evaluate --checkpoint runs/iwae5 --data-dir DIR --split test
+    python -m experiments.vae_mnist compare runs/vae runs/iwae5 --out curves.png
+
+`train` writes into --workdir: config.json, metrics.jsonl (one record per epoch),
+checkpoints/ (orbax, the last few), results.json (importance-sampled NLL with K=5000, ELBO,
+active units, per-dimension KL) and curves.png, samples.png, reconstructions.png. Ctrl-C ends
+the running epoch, saves a checkpoint and exits; `--resume` continues bit for bit.
+`evaluate` prints the NLL (nats) as its last line.
+
+The architecture is the paper's 784-200-200-50 (tanh) encoder and its mirror decoder; the
+schedule is 3^i passes at learning rate 1e-3·10^(−i/7), i = 0..7 (3280 passes), Adam with
+β2 = 0.999 and ε = 1e-4, batch 100. `--quick` is a seconds-long run on the embedded 8x8 digits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reparam import data as data_lib
+
+MODELS = ("vae", "iwae")
+GRADIENTS = ("standard", "stl", "dreg")
+
+
+@dataclass(frozen=True)
+class Config:
+    """One run. Defaults are the paper's; `quick()` is the seconds-long variant the tests run."""
+
+    dataset: str = "mnist"  # "mnist" (files in data_dir) or "digits" (embedded)
+    data_dir: str | None = None  # None: the repository's data/binarized_mnist
+    model: str = "vae"  # "vae" (ELBO) or "iwae" (K-sample bound)
+    k: int = 1  # samples in the training objective (K of the IWAE; 1 for the VAE)
+    grad: str = "standard"  # "standard", "stl" or "dreg"
+    kl: str = "analytic"  # the VAE's KL term: "analytic" or "mc" (stl/dreg imply "mc")
+    beta: float = 1.0
+    architecture: str = "mlp"  # "mlp" (the paper's) or "conv"
+    hidden: tuple[int, ...] = (200, 200)
+    latent: int = 50
+    activation: str = "tanh"
+    batch_size: int = 100
+    epochs: int = 3280  # passes over the training set (the full schedule is 3280)
+    stages: int = 8  # schedule stages: 3^i passes at learning_rate·10^(−i/7)
+    learning_rate: float = 1e-3
+    b2: float = 0.999
+    eps: float = 1e-4
+    seed: int = 0
+    checkpoint_every: int = 20
+    keep_checkpoints: int = 3
+    eval_every: int = 10  # epochs between validation bounds in metrics.jsonl
+    eval_subset: int = 2000  # validation examples for the in-training bound
+    eval_samples: int = 5000  # K of the final importance-sampled NLL
+    eval_chunk: int = 500
+    eval_examples: int | None = None  # final evaluation on the first N examples (None: all)
+    max_minutes: float | None = None
+
+    @staticmethod
+    def quick(**overrides: Any) -> Config:
+        """Seconds-long: embedded 8x8 digits, a small network, 30 epochs."""
+        base = {
+            "dataset": "digits",
+            "hidden": (64, 64),
+            "latent": 8,
+            "batch_size": 50,
+            "epochs": 30,
+            "checkpoint_every": 10,
+            "eval_every": 10,
+            "eval_subset": 250,
+            "eval_samples": 500,
+            "eval_chunk": 250,
+        }
+        return Config(**{**base, **overrides})
+
+    def validate(self) -> Config:
+        if self.model not in MODELS:
+            raise ValueError(f"`model` must be one of {MODELS}, got {self.model!r}")
+        if self.grad not in GRADIENTS:
+            raise ValueError(f"`grad` must be one of {GRADIENTS}, got {self.grad!r}")
+        if self.model == "vae" and self.k != 1:
+            raise ValueError("the VAE uses k=1; use --model iwae for K > 1 samples")
+        if self.k < 1 or self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("`k`, `epochs` and `batch_size` must be >= 1")
+        return self
+
+    @property
+    def name(self) -> str:
+        label = "VAE" if self.model == "vae" else f"IWAE-{self.k}"
+        return f"{label} ({self.grad})"
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_json(record: dict) -> Config:
+        fields = {f.name for f in dataclasses.fields(Config)}
+        record = {k: v for k, v in record.items() if k in fields}
+        if "hidden" in record:
+            record["hidden"] = tuple(record["hidden"])
+        return Config(**record)
+
+
+# ---------------------------------------------------------------- model and losses
+def build_model(config: Config, dim: int, image_shape: tuple[int, int], output_bias=None):
+    """The flax module for `config`: a VAE or IWAE over MLP (or conv) encoder and decoder."""
+    from reparam import nn as rnn
+
+    if config.architecture == "mlp":
+        encoder = rnn.GaussianMLPEncoder(config.latent, config.hidden, config.activation)
+        decoder = rnn.BernoulliMLPDecoder(
+            dim, tuple(reversed(config.hidden)), config.activation, output_bias
+        )
+    elif config.architecture == "conv":
+        encoder = rnn.GaussianConvEncoder(config.latent, image_shape)
+        decoder = rnn.BernoulliConvDecoder(image_shape)
+    else:
+        raise ValueError(f"`architecture` must be 'mlp' or 'conv', got {config.architecture!r}")
+    if config.model == "vae":
+        kl = "mc" if config.grad != "standard" else config.kl
+        return rnn.VAE(encoder, decoder, kl=kl, beta=config.beta, gradient=config.grad)
+    return rnn.IWAE(encoder, decoder, gradient=config.grad, num_samples=config.k)
+
+
+def output_bias(train: np.ndarray) -> list[float]:
+    """Logit of the training pixels' mean (clipped): the decoder starts at the pixel marginals."""
+    mean = np.clip(train.mean(axis=0), 1e-3, 1 - 1e-3)
+    return np.log(mean / (1 - mean)).astype(np.float32).tolist()
+
+
+@dataclass
+class Run:
+    """Everything a run needs, built from a config."""
+
+    config: Config
+    dataset: data_lib.Dataset
+    model: Any
+    state: Any
+    train_epoch: Any
+    schedule: Any
+    key: Any
+
+
+def setup(config: Config, require_test: bool = False) -> Run:
+    import jax
+    import jax.numpy as jnp
+
+    from reparam import train
+
+    config = config.validate()
+    dataset = data_lib.load(config.dataset, config.data_dir, require_test=require_test)
+    model = build_model(config, dataset.dim, dataset.image_shape, output_bias(dataset.train))
+    key = jax.random.key(config.seed)
+    init_key, sample_key, run_key = (jax.random.fold_in(key, i) for i in range(3))
+    x0 = jnp.zeros((config.batch_size, dataset.dim), jnp.float32)
+    params = model.init(init_key, sample_key, x0)
+    steps = max(1, len(dataset.train) // config.batch_size)
+    schedule = train.paper_schedule(steps, config.learning_rate, config.stages)
+    optimizer = train.adam(schedule, b2=config.b2, eps=config.eps)
+
+    def loss_fn(params, batch, key):
+        surrogate, bound = model.apply(params, key, batch.astype(jnp.float32))
+        return -jnp.mean(surrogate), {"bound": jnp.mean(bound)}
+
+    return Run(
+        config,
+        dataset,
+        model,
+        train.create_state(params, optimizer),
+        train.make_train_epoch(loss_fn, optimizer, config.batch_size),
+        schedule,
+        run_key,
+    )
+
+
+def model_fns(model, params):
+    """(encode, log_likelihood, bound) closures over `params` for reparam.evaluate."""
+    from reparam import nn as rnn
+
+    encode = lambda x: model.apply(params, x, method=rnn.VAE.encode)
+    log_likelihood = lambda x, z: model.apply(params, x, z, method=rnn.VAE.log_likelihood)
+    bound = lambda key, x: model.apply(params, key, x)[1]
+    return encode, log_likelihood, bound
+
+
+# ---------------------------------------------------------------- evaluation and plots
+def evaluate_state(run: Run, params, split: str = "valid", num_samples: int | None = None):
+    """Importance-sampled NLL, ELBO, training bound, active units and per-dimension KL."""
+    import jax
+
+    from reparam import evaluate
+    from reparam import nn as rnn
+
+    config = run.config
+    data = run.dataset.split(split)[: config.eval_examples]
+    key = jax.random.fold_in(jax.random.key(config.seed), 1000)
+    encode, log_likelihood, bound = model_fns(run.model, params)
+    k = config.eval_samples if num_samples is None else num_samples
+    tic = time.perf_counter()
+    log_px = evaluate.importance_sampled_log_likelihood(
+        jax.random.fold_in(key, 0),
+        data,
+        encode,
+        log_likelihood,
+        num_samples=k,
+        chunk_size=min(config.eval_chunk, k),
+    )
+    nll_seconds = time.perf_counter() - tic
+    # The ELBO with the closed-form KL (lower variance than the one-sample estimate).
+    elbo_model = rnn.VAE(run.model.encoder, run.model.decoder, kl="analytic")
+    elbo = evaluate.mean_bound(
+        jax.random.fold_in(key, 1), data, lambda k_, x: elbo_model.apply(params, k_, x)[1]
+    )
+    train_bound = evaluate.mean_bound(jax.random.fold_in(key, 2), data, bound)
+    active, variances = evaluate.active_units(data, encode)
+    kl_dims = evaluate.per_dimension_kl(data, encode)
+    return {
+        "split": split,
+        "examples": len(data),
+        "nll": float(-log_px.mean()),
+        "nll_stderr": float(log_px.std() / np.sqrt(len(log_px))),
+        "nll_samples": k,
+        "nll_seconds": nll_seconds,
+        "elbo": float(elbo),
+        f"bound_k{config.k}": float(train_bound),
+        "active_units": active,
+        "posterior_mean_variance": variances.tolist(),
+        "kl_per_dim": kl_dims.tolist(),
+        "kl_total": float(kl_dims.sum()),
+    }
+
+
+def plot_curves(metrics_path: Path, out: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    epochs = [r["epoch"] for r in records]
+    ax.plot(epochs, [-r["bound"] for r in records], label="train −bound (nats)")
+    evals = [r for r in records if "valid_bound" in r]
+    if evals:
+        ax.plot(
+            [r["epoch"] for r in evals],
+            [-r["valid_bound"] for r in evals],
+            "o-",
+            label="valid −bound (nats)",
+        )
+    ax.set_xlabel("epoch (passes)")
+    ax.set_ylabel("negative bound")
+    ax.set_xscale("log" if max(epochs) > 50 else "linear")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def plot_comparison(workdirs: list[Path], out: Path) -> None:
+    """Validation bound (each model's own training bound) against passes, one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for workdir in workdirs:
+        workdir = Path(workdir)
+        name = Config.from_json(json.loads((workdir / "config.json").read_text())).name
+        records = [
+            json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()
+        ]
+        evals = [r for r in records if "valid_bound" in r]
+        axes[0].plot([r["epoch"] for r in records], [-r["bound"] for r in records], label=name)
+        axes[1].plot([r["epoch"] for r in evals], [-r["valid_bound"] for r in evals], label=name)
+    for ax, title in zip(axes, ("train −bound (epoch mean)", "validation −bound"), strict=True):
+        ax.set_xscale("log")
+        ax.set_xlabel("passes over the training set")
+        ax.set_ylabel("nats")
+        ax.set_ylim(top=110)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
+def _grid(images: np.ndarray, rows: int, cols: int, shape: tuple[int, int]) -> np.ndarray:
+    h, w = shape
+    canvas = np.full((rows * (h + 1) - 1, cols * (w + 1) - 1), 0.25)  # grey gutters
+    for i, image in enumerate(images[: rows * cols]):
+        r, c = divmod(i, cols)
+        canvas[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = image.reshape(h, w)
+    return canvas
+
+
+def plot_samples_and_reconstructions(run: Run, params, workdir: Path) -> None:
+    import jax
+    import jax.numpy as jnp
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from reparam import nn as rnn
+    from reparam import normal
+
+    shape = run.dataset.image_shape
+    key = jax.random.fold_in(jax.random.key(run.config.seed), 2000)
+    z = normal.noise(key, (64, run.config.latent), jnp.float32)
+    means = jax.nn.sigmoid(run.model.apply(params, z, method=rnn.VAE.decode))
+    x = run.dataset.valid[:32].astype(np.float32)
+    loc, _ = run.model.apply(params, jnp.asarray(x), method=rnn.VAE.encode)
+    recon = jax.nn.sigmoid(run.model.apply(params, loc, method=rnn.VAE.decode))
+    for name, images, rows, cols, title in (
+        ("samples.png", np.asarray(means), 8, 8, "samples: Bernoulli means of p(x|z), z ~ N(0, I)"),
+        (
+            "reconstructions.png",
+            np.concatenate([x[:16], np.asarray(recon)[:16], x[16:32], np.asarray(recon)[16:32]]),
+            4,
+            16,
+            "validation images (rows 1, 3) and reconstructions at E_q[z] (rows 2, 4)",
+        ),
+    ):
+        fig, ax = plt.subplots(figsize=(cols * 0.6 + 0.4, rows * 0.6 + 0.6))
+        ax.imshow(_grid(images, rows, cols, shape), cmap="gray_r", vmin=0, vmax=1)
+        ax.set_axis_off()
+        ax.set_title(title, fontsize=8)
+        fig.tight_layout()
+        fig.savefig(workdir / name, dpi=100)
+        plt.close(fig)
+
+
+# ---------------------------------------------------------------- the two commands
+def train_and_evaluate(
+    config: Config,
+    workdir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    final_eval: bool = True,
+    on_epoch_end=None,
+) -> dict:
+    """Train `config` in `workdir`, then evaluate on the validation split and plot.
+
+    Returns:
+      results (also written to workdir/results.json), with "status" "completed",
+      "interrupted" or "time_limit".
+    """
+    import jax
+
+    from reparam import evaluate, train
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    run = setup(config)
+    (workdir / "config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")
+    valid_subset = run.dataset.valid[: config.eval_subset]
+    eval_key = jax.random.fold_in(jax.random.key(config.seed), 3000)
+
+    # Compiled once, with the parameters as an argument: evaluation every few epochs must not
+    # recompile (a new closure over new parameters would).
+    bound_fn = jax.jit(lambda params, key, x: run.model.apply(params, key, x)[1])
+
+    def validation(state, epoch):
+        bound = functools.partial(bound_fn, state.params)
+        return {"valid_bound": evaluate.mean_bound(eval_key, valid_subset, bound, jit=False)}
+
+    tic = time.perf_counter()
+    result = train.fit(
+        run.state,
+        run.train_epoch,
+        run.dataset.train,
+        run.key,
+        num_epochs=config.epochs,
+        workdir=workdir,
+        checkpoint_every=config.checkpoint_every,
+        keep_checkpoints=config.keep_checkpoints,
+        resume=resume,
+        max_minutes=config.max_minutes,
+        evaluate=validation,
+        eval_every=config.eval_every,
+        learning_rate=run.schedule,
+        meta={"config": config.to_json()},
+        progress=progress,
+        on_epoch_end=on_epoch_end,
+    )
+    train_seconds = time.perf_counter() - tic
+    results = {
+        "name": config.name,
+        "status": result.status,
+        "epochs": result.epoch,
+        "steps": int(result.state.step),
+        "train_seconds_this_call": train_seconds,
+        "devices": [str(d) for d in jax.devices()],
+    }
+    plot_curves(workdir / "metrics.jsonl", workdir / "curves.png", config.name)
+    plot_samples_and_reconstructions(run, result.state.params, workdir)
+    if final_eval and result.status != "interrupted":
+        results.update(evaluate_state(run, result.state.params, "valid"))
+    (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def resolve_checkpoint(path: str | Path) -> tuple[Path, int | None]:
+    """A workdir, its checkpoints/ folder, or one checkpoint folder -> (checkpoints dir, epoch)."""
+    from reparam.train import CheckpointError
+
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint path {path} does not exist")
+    if (path / "checkpoints").is_dir():
+        return path / "checkpoints", None
+    if path.name.isdigit() and (path / "state").exists():
+        return path.parent, int(path.name)
+    return path, None
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    *,
+    data_dir: str | None = None,
+    split: str = "valid",
+    num_samples: int | None = None,
+    examples: int | None = None,
+) -> dict:
+    """Evaluate a saved run (see `resolve_checkpoint`) on `split`; returns evaluate_state's dict."""
+    import orbax.checkpoint as ocp
+
+    from reparam.train import Checkpointer, CheckpointError, _first_line
+
+    directory, epoch = resolve_checkpoint(checkpoint)
+    checkpointer = Checkpointer(directory, create=False)
+    epoch = checkpointer.latest() if epoch is None else epoch
+    if epoch is None:
+        raise CheckpointError(f"no checkpoint found in {checkpointer.directory}")
+    try:
+        meta = checkpointer._manager.restore(
+            epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore())
+        )["meta"]
+        config = Config.from_json(meta["config"])
+    except Exception as error:
+        raise CheckpointError(
+            f"cannot read the metadata of checkpoint {epoch} in {checkpointer.directory}: "
+            f"{_first_line(error)}"
+        ) from error
+    overrides: dict[str, Any] = {"eval_examples": examples}
+    if data_dir is not None:
+        overrides["data_dir"] = str(data_dir)
+    config = dataclasses.replace(config, **overrides)
+    run = setup(config, require_test=split == "test")
+    state, _ = checkpointer.restore(run.state, epoch)
+    checkpointer.close()
+    results = evaluate_state(run, state.params, split, num_samples)
+    results.update({"checkpoint": str(directory / str(epoch)), "epochs": epoch})
+    return results
+
+
+# ---------------------------------------------------------------- command line
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m experiments.vae_mnist", description=__doc__)
+    parser.add_argument(
+        "--device", default="auto", help="JAX platform: auto, cpu, gpu or tpu (default auto)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    t = commands.add_parser("train", help="train (and evaluate on the validation split)")
+    t.add_argument("--quick", action="store_true", help="seconds-long run on the embedded digits")
+    t.add_argument("--workdir", required=True, help="where metrics, checkpoints, plots go")
+    t.add_argument("--model", choices=MODELS)
+    t.add_argument("--k", type=int, help="samples of the IWAE bound (K)")
+    t.add_argument("--grad", choices=GRADIENTS)
+    t.add_argument("--kl", choices=("analytic", "mc"), help="the VAE's KL term")
+    t.add_argument("--beta", type=float)
+    t.add_argument("--architecture", choices=("mlp", "conv"))
+    t.add_argument("--dataset", choices=("mnist", "digits"))
+    t.add_argument("--data-dir", help="folder of binarized_mnist_{train,valid}.amat[.gz]")
+    t.add_argument("--epochs", type=int, help="stop after this many passes (schedule truncated)")
+    t.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this")
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--checkpoint-every", type=int)
+    t.add_argument("--eval-samples", type=int, help="K of the final NLL (default 5000)")
+    t.add_argument("--eval-examples", type=int, help="final NLL on the first N examples only")
+    t.add_argument("--keep-checkpoints", type=int)
+    t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    t.add_argument("--no-eval", action="store_true", help="skip the final NLL evaluation")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    c = commands.add_parser("compare", help="plot the curves of several runs in one figure")
+    c.add_argument("workdirs", nargs="+")
+    c.add_argument("--out", required=True, help="PNG file to write")
+    e = commands.add_parser("evaluate", help="importance-sampled NLL of a checkpoint")
+    e.add_argument("--checkpoint", required=True, help="a workdir or a checkpoint directory")
+    e.add_argument("--data-dir", help="folder of binarized_mnist_<split>.amat[.gz]")
+    e.add_argument("--split", choices=("valid", "test"), default="valid")
+    e.add_argument("--k", type=int, help="importance samples (default: the run's, 5000)")
+    e.add_argument("--examples", type=int, help="evaluate the first N examples only")
+    return parser
+
+
+def _config_from_args(args: argparse.Namespace) -> Config:
+    names = {
+        "model": "model",
+        "k": "k",
+        "grad": "grad",
+        "kl": "kl",
+        "beta": "beta",
+        "architecture": "architecture",
+        "dataset": "dataset",
+        "data_dir": "data_dir",
+        "epochs": "epochs",
+        "max_minutes": "max_minutes",
+        "batch_size": "batch_size",
+        "seed": "seed",
+        "checkpoint_every": "checkpoint_every",
+        "eval_samples": "eval_samples",
+        "eval_examples": "eval_examples",
+        "keep_checkpoints": "keep_checkpoints",
+    }
+    overrides = {
+        field: getattr(args, arg) for arg, field in names.items() if getattr(args, arg) is not None
+    }
+    if overrides.get("model") == "iwae" and "k" not in overrides:
+        overrides["k"] = 5
+    config = Config.quick(**overrides) if args.quick else Config(**overrides)
+    return config.validate()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.device != "auto":
+        import jax
+
+        jax.config.update("jax_platforms", args.device)
+    from reparam.data import DataError
+    from reparam.train import CheckpointError
+
+    try:
+        if args.command == "train":
+            config = _config_from_args(args)
+            workdir = Path(args.workdir)
+            print(f"{config.name} on {config.dataset}: writing to {workdir.resolve()}", flush=True)
+            results = train_and_evaluate(
+                config,
+                workdir,
+                resume=args.resume,
+                progress=not args.no_progress,
+                final_eval=not args.no_eval,
+            )
+            summary = {k: v for k, v in results.items() if not isinstance(v, list)}
+            print(json.dumps(summary, indent=2))
+            if results["status"] == "interrupted":
+                print(f"interrupted: checkpoint saved in {workdir.resolve() / 'checkpoints'}")
+                return 130
+            print(f"metrics, checkpoints and plots in {workdir.resolve()}")
+            return 0
+        if args.command == "compare":
+            plot_comparison([Path(w) for w in args.workdirs], Path(args.out))
+            print(f"wrote {args.out}")
+            return 0
+        results = evaluate_checkpoint(
+            args.checkpoint,
+            data_dir=args.data_dir,
+            split=args.split,
+            num_samples=args.k,
+            examples=args.examples,
+        )
+        for name in ("checkpoint", "epochs", "elbo", "active_units", "kl_total", "nll_stderr"):
+            print(f"{name}: {results[name]}")
+        print(f"importance-sampled NLL on {results['split']} (K={results['nll_samples']}), nats:")
+        print(f"{results['nll']:.4f}")
+        return 0
+    except (FileNotFoundError, DataError, CheckpointError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""experiments/vae_mnist.py end to end on the embedded digits: train, evaluate, Ctrl-C, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from experiments import vae_mnist
+from reparam import train
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One `train --quick` run shared by the tests below (it takes seconds)."""
+    workdir = tmp_path_factory.mktemp("quick")
+    rc = vae_mnist.main(["train", "--quick", "--workdir", str(workdir), "--no-progress"])
+    return rc, workdir
+
+
+def test_quick_train_writes_metrics_checkpoint_plots(quick_run):
+    rc, workdir = quick_run
+    assert rc == 0
+    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    config = vae_mnist.Config.quick()
+    assert [r["epoch"] for r in records] == list(range(1, config.epochs + 1))
+    assert "valid_bound" in records[-1] and "lr" in records[0]
+    assert records[-1]["loss"] < records[0]["loss"]  # it learns
+    assert train.Checkpointer(workdir / "checkpoints").latest() == config.epochs
+    for name in ("curves.png", "samples.png", "reconstructions.png"):
+        assert (workdir / name).read_bytes()[:4] == b"\x89PNG"
+    results = json.loads((workdir / "results.json").read_text())
+    assert results["status"] == "completed" and results["nll_samples"] == config.eval_samples
+    assert len(results["kl_per_dim"]) == config.latent
+    assert 0 <= results["active_units"] <= config.latent
+    # The importance-sampled bound (K=500) is tighter than the ELBO: NLL < −ELBO.
+    assert 0 < results["nll"] < -results["elbo"]
+
+
+def test_evaluate_command_prints_nll_last(quick_run, capsys):
+    _, workdir = quick_run
+    capsys.readouterr()
+    assert vae_mnist.main(["evaluate", "--checkpoint", str(workdir), "--split", "test"]) == 0
+    many = float(capsys.readouterr().out.strip().splitlines()[-1])
+    step_dir = workdir / "checkpoints" / str(vae_mnist.Config.quick().epochs)
+    args = ["evaluate", "--checkpoint", str(step_dir), "--split", "test", "--k", "1"]
+    assert vae_mnist.main(args) == 0
+    one = float(capsys.readouterr().out.strip().splitlines()[-1])
+    # K = 1 is the one-sample ELBO; K = 500 must be a tighter (smaller) NLL.
+    assert 0 < many < one
+
+
+def test_evaluate_errors_are_clear(tmp_path, capsys):
+    assert vae_mnist.main(["evaluate", "--checkpoint", str(tmp_path / "none")]) == 2
+    assert f"{tmp_path / 'none'} does not exist" in capsys.readouterr().err
+    (tmp_path / "checkpoints").mkdir()
+    assert vae_mnist.main(["evaluate", "--checkpoint", str(tmp_path)]) == 2
+    assert "no checkpoint found in" in capsys.readouterr().err
+
+
+def test_train_with_missing_mnist_files_names_the_path(tmp_path, capsys):
+    args = ["train", "--dataset", "mnist", "--data-dir", str(tmp_path), "--workdir", str(tmp_path)]
+    assert vae_mnist.main(args) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "binarized_mnist_train.amat") in err and "larocheh" in err
+
+
+def test_config_choices():
+    args = vae_mnist._parser().parse_args(["train", "--workdir", "w", "--model", "iwae"])
+    config = vae_mnist._config_from_args(args)
+    assert (config.model, config.k, config.hidden, config.latent) == ("iwae", 5, (200, 200), 50)
+    assert config.epochs == train.paper_epochs() == 3280
+    with pytest.raises(ValueError, match="k=1"):
+        vae_mnist.Config(model="vae", k=5).validate()
+    model = vae_mnist.build_model(vae_mnist.Config(grad="stl"), 784, (28, 28))
+    assert model.kl == "mc"  # STL drops the score term of a Monte-Carlo KL
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    workdir = tmp_path / "run"
+    command = [sys.executable, "-m", "experiments.vae_mnist", "train", "--quick"]
+    command += ["--epochs", "100000", "--workdir", str(workdir), "--no-progress"]
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        metrics = workdir / "metrics.jsonl"
+        deadline = time.monotonic() + 240
+        while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 2):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "training did not start"
+            time.sleep(0.2)
+        os.kill(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, (out, err)
+    assert "interrupted: checkpoint saved" in out
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    epochs = len(metrics.read_text().splitlines())
+    assert train.Checkpointer(workdir / "checkpoints").latest() == epochs
