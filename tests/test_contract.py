@@ -45,7 +45,7 @@ def test_module_has_the_contract(name):
     module = importlib.import_module(f"reparam.{name}")
     assert module.PARAMS == PARAMETERS[name]
     sample = inspect.signature(module.sample)
-    assert list(sample.parameters)[0] == "key"
+    assert next(iter(sample.parameters)) == "key"
     assert list(sample.parameters)[1 : 1 + len(module.PARAMS)] == list(module.PARAMS)
     assert "sample_shape" in sample.parameters
     log_prob = inspect.signature(module.log_prob)
