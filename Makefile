@@ -19,9 +19,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m experiments.vae_mnist train --quick --workdir $(WORKDIR)
 
-# -n 2: one pytest worker per core of the reference 2-core machine.
+# -n 2: one pytest worker per core of the reference 2-core machine; --dist loadgroup balances
+# single tests (tests/test_families.py alone is a third of the suite, so whole files would not
+# balance) while keeping each family's Monte-Carlo tests, which share compiled code, together.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile tests
+	$(BIN)/python -m pytest -n 2 --dist loadgroup tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -31,8 +33,16 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
+# Every benchmark: sampling, the VAE train step (its torch peers need torch: skipped with a
+# message when torch does not import), and how the costs scale (benchmarks/README.md).
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.sampling
+	@if $(BIN)/python -c "import torch" 2>/dev/null; then \
+		$(BIN)/python -m benchmarks.vae_train_step; \
+	else \
+		echo "skipping benchmarks.vae_train_step: torch is not importable (pip install -e '.[bench]')"; \
+	fi
+	$(BIN)/python -m benchmarks.scaling
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis runs

@@ -113,7 +113,15 @@ def _mc_cases():
         for i in spec.diff_indices:
             for f in spec.functions:
                 cases.append(
-                    pytest.param(spec, i, f, id=f"{spec.name}-{spec.module.PARAMS[i]}-{f}")
+                    pytest.param(
+                        spec,
+                        i,
+                        f,
+                        id=f"{spec.name}-{spec.module.PARAMS[i]}-{f}",
+                        # one worker per family under `--dist loadgroup`, so the compiled
+                        # per-sample gradients are shared by that family's tests
+                        marks=pytest.mark.xdist_group(f"mc-{spec.name}"),
+                    )
                 )
     return cases
 
