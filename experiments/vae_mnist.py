@@ -6,6 +6,16 @@
     python -m experiments.vae_mnist train ... --resume                       # continue a run
     python -m experiments.vae_mnist evaluate --checkpoint runs/iwae5 --data-dir DIR --split test
     python -m experiments.vae_mnist compare runs/vae runs/iwae5 --out curves.png
+    python -m experiments.vae_mnist train ... --mesh data [--devices 4] [--shard-params]
+    python -m experiments.vae_mnist --coordinator HOST:PORT --num-processes N --process-id I \
+        train ...                                                          # one per process
+    python -m experiments.vae_mnist train --model iwae --k 5000 --k-chunk 500 ...   # large K
+
+`--mesh data` trains data-parallel over the devices (reparam.distributed: batches sharded, the
+parameters replicated, or sharded with --shard-params); `--coordinator` joins a multi-process
+run (start one process per host with the same arguments and its own --process-id; the workdir
+must be shared). `--k-chunk` evaluates the IWAE's decoder on K samples a chunk at a time under
+jax.checkpoint, so memory grows with the chunk, not with K.
 
 `train` writes into --workdir: config.json, metrics.jsonl (one record per epoch),
 checkpoints/ (orbax, the last few), results.json (importance-sampled NLL with K=5000, ELBO,
@@ -68,6 +78,10 @@ class Config:
     eval_chunk: int = 500
     eval_examples: int | None = None  # final evaluation on the first N examples (None: all)
     max_minutes: float | None = None
+    mesh: str = "none"  # "none" (one device) or "data" (data parallel, reparam.distributed)
+    devices: int | None = None  # devices of the data mesh (None: all, over all processes)
+    shard_params: bool = False  # shard the parameters over the mesh instead of replicating
+    k_chunk: int | None = None  # IWAE samples per rematerialized chunk (None: all K at once)
 
     @staticmethod
     def quick(**overrides: Any) -> Config:
@@ -95,6 +109,10 @@ class Config:
             raise ValueError("the VAE uses k=1; use --model iwae for K > 1 samples")
         if self.k < 1 or self.epochs < 1 or self.batch_size < 1:
             raise ValueError("`k`, `epochs` and `batch_size` must be >= 1")
+        if self.mesh not in ("none", "data"):
+            raise ValueError(f"`mesh` must be 'none' or 'data', got {self.mesh!r}")
+        if self.k_chunk is not None and self.k_chunk < 1:
+            raise ValueError(f"`k_chunk` must be >= 1, got {self.k_chunk}")
         return self
 
     @property
@@ -152,13 +170,16 @@ class Run:
     train_epoch: Any
     schedule: Any
     key: Any
+    mesh: Any = None
+    loss_fn: Any = None  # (params, batch, key) -> (loss, metrics), what train_epoch minimizes
 
 
 def setup(config: Config, require_test: bool = False) -> Run:
     import jax
     import jax.numpy as jnp
 
-    from reparam import train
+    from reparam import distributed, objectives, train
+    from reparam import nn as rnn
 
     config = config.validate()
     dataset = data_lib.load(config.dataset, config.data_dir, require_test=require_test)
@@ -166,7 +187,7 @@ def setup(config: Config, require_test: bool = False) -> Run:
     key = jax.random.key(config.seed)
     init_key, sample_key, run_key = (jax.random.fold_in(key, i) for i in range(3))
     x0 = jnp.zeros((config.batch_size, dataset.dim), jnp.float32)
-    params = model.init(init_key, sample_key, x0)
+    params = jax.jit(model.init)(init_key, sample_key, x0)  # one compilation, not one per op
     steps = max(1, len(dataset.train) // config.batch_size)
     schedule = train.paper_schedule(steps, config.learning_rate, config.stages)
     optimizer = train.adam(schedule, b2=config.b2, eps=config.eps)
@@ -175,14 +196,37 @@ def setup(config: Config, require_test: bool = False) -> Run:
         surrogate, bound = model.apply(params, key, batch.astype(jnp.float32))
         return -jnp.mean(surrogate), {"bound": jnp.mean(bound)}
 
+    if config.model == "iwae" and config.k_chunk is not None and config.k_chunk < config.k:
+        # The same bound as model.apply, with the decoder run k_chunk samples at a time.
+        def loss_fn(params, batch, key):
+            x = batch.astype(jnp.float32)
+            log_likelihood = train.chunked_over_samples(
+                lambda z: model.apply(params, x, z, method=rnn.VAE.log_likelihood), config.k_chunk
+            )
+            surrogate, bound = objectives.iwae(
+                key,
+                x,
+                lambda x_: model.apply(params, x_, method=rnn.VAE.encode),
+                log_likelihood,
+                config.k,
+                gradient=config.grad,
+            )
+            return -jnp.mean(surrogate), {"bound": jnp.mean(bound)}
+
+    mesh = distributed.make_mesh(config.devices) if config.mesh == "data" else None
+    train_epoch = train.make_train_epoch(
+        loss_fn, optimizer, config.batch_size, mesh=mesh, shard_params=config.shard_params
+    )
     return Run(
         config,
         dataset,
         model,
         train.create_state(params, optimizer),
-        train.make_train_epoch(loss_fn, optimizer, config.batch_size),
+        train_epoch,
         schedule,
         run_key,
+        mesh,
+        loss_fn,
     )
 
 
@@ -366,12 +410,16 @@ def train_and_evaluate(
     """
     import jax
 
-    from reparam import evaluate, train
+    from reparam import distributed, evaluate, train
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     run = setup(config)
-    (workdir / "config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")
+    primary = distributed.is_primary()
+    # In a multi-process run the evaluations run on each process's own copy of the parameters.
+    local = distributed.to_host if jax.process_count() > 1 else lambda tree: tree
+    if primary:
+        (workdir / "config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")
     valid_subset = run.dataset.valid[: config.eval_subset]
     eval_key = jax.random.fold_in(jax.random.key(config.seed), 3000)
 
@@ -380,7 +428,7 @@ def train_and_evaluate(
     bound_fn = jax.jit(lambda params, key, x: run.model.apply(params, key, x)[1])
 
     def validation(state, epoch):
-        bound = functools.partial(bound_fn, state.params)
+        bound = functools.partial(bound_fn, local(state.params))
         return {"valid_bound": evaluate.mean_bound(eval_key, valid_subset, bound, jit=False)}
 
     tic = time.perf_counter()
@@ -401,6 +449,8 @@ def train_and_evaluate(
         meta={"config": config.to_json()},
         progress=progress,
         on_epoch_end=on_epoch_end,
+        mesh=run.mesh,
+        shard_params=config.shard_params,
     )
     train_seconds = time.perf_counter() - tic
     results = {
@@ -410,11 +460,17 @@ def train_and_evaluate(
         "steps": int(result.state.step),
         "train_seconds_this_call": train_seconds,
         "devices": [str(d) for d in jax.devices()],
+        "mesh_devices": 1 if run.mesh is None else run.mesh.size,
+        "process": f"{jax.process_index()} of {jax.process_count()}",
+        "params_sha256": distributed.digest(result.state.params),
     }
+    if not primary:  # process 0 writes plots and results
+        return results
+    params = local(result.state.params)
     plot_curves(workdir / "metrics.jsonl", workdir / "curves.png", config.name)
-    plot_samples_and_reconstructions(run, result.state.params, workdir)
+    plot_samples_and_reconstructions(run, params, workdir)
     if final_eval and result.status != "interrupted":
-        results.update(evaluate_state(run, result.state.params, "valid"))
+        results.update(evaluate_state(run, params, "valid"))
     (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
 
@@ -479,6 +535,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--device", default="auto", help="JAX platform: auto, cpu, gpu or tpu (default auto)"
     )
+    parser.add_argument("--coordinator", help="HOST:PORT of process 0, for a multi-process run")
+    parser.add_argument("--num-processes", type=int, help="processes in the multi-process run")
+    parser.add_argument("--process-id", type=int, help="this process's index, 0..N-1")
     commands = parser.add_subparsers(dest="command", required=True)
     t = commands.add_parser("train", help="train (and evaluate on the validation split)")
     t.add_argument("--quick", action="store_true", help="seconds-long run on the embedded digits")
@@ -502,6 +561,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     t.add_argument("--no-eval", action="store_true", help="skip the final NLL evaluation")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--mesh", choices=("none", "data"), help="data-parallel over a device mesh")
+    t.add_argument("--devices", type=int, help="devices of the data mesh (default: all)")
+    t.add_argument("--shard-params", action="store_true", help="shard parameters over the mesh")
+    t.add_argument("--k-chunk", type=int, help="IWAE samples per rematerialized chunk")
     c = commands.add_parser("compare", help="plot the curves of several runs in one figure")
     c.add_argument("workdirs", nargs="+")
     c.add_argument("--out", required=True, help="PNG file to write")
@@ -532,10 +595,20 @@ def _config_from_args(args: argparse.Namespace) -> Config:
         "eval_samples": "eval_samples",
         "eval_examples": "eval_examples",
         "keep_checkpoints": "keep_checkpoints",
+        "mesh": "mesh",
+        "devices": "devices",
+        "k_chunk": "k_chunk",
     }
     overrides = {
         field: getattr(args, arg) for arg, field in names.items() if getattr(args, arg) is not None
     }
+    if args.shard_params:
+        overrides["shard_params"] = True
+    multiprocess = getattr(args, "coordinator", None) is not None
+    if (args.devices is not None or args.shard_params or multiprocess) and "mesh" not in overrides:
+        overrides["mesh"] = "data"
+    if multiprocess and overrides["mesh"] != "data":
+        raise ValueError("a multi-process run (--coordinator) trains on --mesh data")
     if overrides.get("model") == "iwae" and "k" not in overrides:
         overrides["k"] = 5
     config = Config.quick(**overrides) if args.quick else Config(**overrides)
@@ -548,7 +621,14 @@ def main(argv: list[str] | None = None) -> int:
         import jax
 
         jax.config.update("jax_platforms", args.device)
+    from reparam import distributed
     from reparam.data import DataError
+
+    try:  # before any other JAX call
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     from reparam.train import CheckpointError
 
     try:

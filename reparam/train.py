@@ -10,11 +10,20 @@ The pieces, from the inside out (DESIGN.md, "Training conventions"):
   one `jax.jit` (state donated) that shuffles the device-resident data with
   `fold_in(key, epoch)` and scans `train_step` over the batches. The Python loop calls it once
   per epoch, so per-step dispatch costs nothing.
+  With a `mesh` (`reparam.distributed.make_mesh`) the batches are sharded over its "data" axis
+  and the state is replicated (or sharded with `shard_params=True`): data parallelism by XLA's
+  partitioner, one program for one device or many, one process or many.
+* `chunked_over_samples(fn, chunk_size)`: a large-K objective's per-sample function evaluated a
+  chunk of samples at a time under `jax.checkpoint`, so training with K in the thousands keeps
+  one chunk's activations, not K's.
 * `Checkpointer`: orbax checkpoints (atomic: written to a temporary directory and renamed; the
-  last N kept), restore with a clear `CheckpointError` when a checkpoint is missing or corrupt.
+  last N kept) with a sha256 of the state in their metadata; restore raises a clear
+  `CheckpointError` when a checkpoint is missing, truncated or corrupt, and
+  `restore_latest_valid` falls back to the newest one that reads back intact.
 * `fit(...)`: the Python loop over epochs: JSONL metrics, a tqdm bar, a checkpoint every N
-  epochs, resume, a time limit, and Ctrl-C (SIGINT) that finishes the running epoch, saves and
-  returns with status "interrupted".
+  epochs, resume (surviving SIGKILL: it continues from the last checkpoint and ends bit for bit
+  where an uninterrupted run ends), a time limit, and Ctrl-C (SIGINT) that finishes the running
+  epoch, saves and returns with status "interrupted".
 * `paper_schedule` / `adam`: the IWAE paper's optimizer (3^i passes at 1e-3·10^(−i/7)).
 """
 
@@ -23,9 +32,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
+import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +47,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh
+
+from reparam import distributed
 
 Array = jax.Array
 PyTree = Any
@@ -118,18 +133,43 @@ def make_train_step(
 
 
 def make_train_epoch(
-    loss_fn: LossFn, optimizer: optax.GradientTransformation, batch_size: int
+    loss_fn: LossFn,
+    optimizer: optax.GradientTransformation,
+    batch_size: int,
+    *,
+    mesh: Mesh | None = None,
+    shard_params: bool = False,
 ) -> Callable[[TrainState, Array, Array, Any], tuple[TrainState, Metrics]]:
     """One pass over the data as one compiled program.
+
+    Args:
+      loss_fn, optimizer: as for `make_train_step`.
+      batch_size: examples per step (global: over all devices of the mesh).
+      mesh: a `reparam.distributed.make_mesh` mesh: each batch is sharded over its "data" axis
+        (batch_size must be a multiple of its size) and the state keeps the sharding of
+        `distributed.state_shardings` (place the state and data with `place_state` and
+        `place_data`, as `fit` does). None: whatever single device the arguments are on.
+      shard_params: with a mesh, shard each parameter (and its optimizer moments) over the data
+        axis instead of replicating it.
 
     Returns:
       train_epoch(state, data, key, epoch) -> (state, metrics averaged over the epoch's steps),
       jitted with the state donated. `data` (N, ...) stays on the device; each epoch it is
       permuted with `fold_in(fold_in(key, 1), epoch)` and cut into N // batch_size batches (the
       remainder is dropped, as a different one each epoch). Steps use `fold_in(key, 0)` as the
-      train step's key.
+      train step's key. The same key gives the same batches and noise on any mesh (JAX's
+      threefry is partitionable), so runs on 1 and n devices differ only by the order of
+      floating-point sums.
     """
+    if mesh is not None and batch_size % mesh.shape[distributed.DATA_AXIS] != 0:
+        raise ValueError(
+            f"reparam.train.make_train_epoch: `batch_size` {batch_size} must be a multiple of the "
+            f"{mesh.shape[distributed.DATA_AXIS]} devices of the mesh's data axis"
+        )
     train_step = make_train_step(loss_fn, optimizer)
+
+    def constrain(tree: Any, shardings: Any) -> Any:
+        return tree if mesh is None else jax.lax.with_sharding_constraint(tree, shardings)
 
     def train_epoch(
         state: TrainState, data: Array, key: Array, epoch: Any
@@ -143,10 +183,22 @@ def make_train_epoch(
         order = jax.random.permutation(shuffle_key, data.shape[0])
         order = order[: num_batches * batch_size].reshape(num_batches, batch_size)
         step_key = jax.random.fold_in(key, _STEP_STREAM)
+        if mesh is not None:
+            # Each device gets the indices of its slice of every batch and gathers those rows
+            # from its own copy of the (replicated) data: no communication for the batches.
+            order = constrain(order, distributed.batch_sharding(mesh, 2, axis=1))
+            shardings = distributed.state_shardings(state, mesh, shard_params)
+            state = constrain(state, shardings)
 
         def body(state: TrainState, indices: Array) -> tuple[TrainState, Metrics]:
             # Gather the batch inside the step: no shuffled copy of the whole data set.
-            return train_step(state, jnp.take(data, indices, axis=0), step_key)
+            batch = jnp.take(data, indices, axis=0)
+            if mesh is not None:
+                batch = constrain(batch, distributed.batch_sharding(mesh, batch.ndim))
+            state, metrics = train_step(state, batch, step_key)
+            if mesh is not None:
+                state = constrain(state, shardings)  # keep the carry where it started
+            return state, metrics
 
         state, metrics = jax.lax.scan(body, state, order)
         return state, jax.tree.map(jnp.mean, metrics)
@@ -154,9 +206,76 @@ def make_train_epoch(
     return jax.jit(train_epoch, donate_argnums=0)
 
 
+def place_state(state: TrainState, mesh: Mesh | None, shard_params: bool = False) -> TrainState:
+    """Put a state on the mesh as `make_train_epoch(..., mesh=mesh)` keeps it (no-op without)."""
+    if mesh is None:
+        return state
+    return distributed.put(state, distributed.state_shardings(state, mesh, shard_params))
+
+
+def place_data(data: Any, mesh: Mesh | None) -> Array:
+    """Put the training set on the device(s) once: replicated over the mesh, if there is one."""
+    if mesh is None:
+        return jax.device_put(data)
+    return distributed.put_replicated(data, mesh)
+
+
+# ---------------------------------------------------------------- large K
+def chunked_over_samples(
+    fn: Callable[[Array], Array], chunk_size: int, *, remat: bool = True
+) -> Callable[[Array], Array]:
+    """`fn` applied `chunk_size` samples at a time along axis 0, for objectives with large K.
+
+    `fn` maps z of shape (K, ...) to per-sample values (K, ...) with each sample independent of
+    the others (e.g. log p(x|z_k) through a decoder). The returned function gives the same
+    values, computed by `lax.map` over ⌈K/chunk_size⌉ chunks; with `remat` each chunk is under
+    `jax.checkpoint`, so reverse mode stores only each chunk's input and recomputes its
+    activations. The gradient's memory then grows like K·(per-sample inputs and outputs) plus
+    chunk_size·(per-sample activations), instead of K·(per-sample activations). Measured with
+    XLA's memory analysis for the IWAE gradient ("standard" or "stl") of the paper's
+    784-200-200-50 model in float32 at batch B: temporaries ≈ 4 bytes · B · (6·d·K +
+    2·(H1 + H2 + D)·chunk_size), e.g. 33 MB for K = 2000, chunk 100, B = 10 against 303 MB
+    unchunked (tests/test_large_k.py checks the bound). DReG ("dreg") differentiates through
+    a VJP of `fn` and keeps all K activations even when chunked (325 MB in that example):
+    chunking it needs the chunks inside `reparam.estimators.iwae_surrogate`.
+    Args:
+      fn: z (K, ...) -> (K, ...).
+      chunk_size: samples per chunk (≥ 1); K ≤ chunk_size calls `fn` once, unchanged.
+      remat: recompute each chunk's activations in the backward pass (the memory saving for
+        training; evaluation without gradients does not need it).
+
+    Returns:
+      z (K, ...) -> (K, ...).
+    """
+    if chunk_size < 1:
+        raise ValueError(
+            f"reparam.train.chunked_over_samples: `chunk_size` must be >= 1; got {chunk_size}"
+        )
+    # prevent_cse=False: inside lax.map (a scan) CSE cannot undo the rematerialization.
+    body = jax.checkpoint(fn, prevent_cse=False) if remat else fn
+
+    def chunked(z: Array) -> Array:
+        num_samples = z.shape[0]
+        if num_samples <= chunk_size:
+            return fn(z)
+        full = num_samples // chunk_size * chunk_size
+        parts = jax.lax.map(body, z[:full].reshape(-1, chunk_size, *z.shape[1:]))
+        out = jax.tree.map(lambda a: a.reshape(full, *a.shape[2:]), parts)
+        if full < num_samples:
+            rest = body(z[full:])
+            out = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), out, rest)
+        return out
+
+    return chunked
+
+
 # ---------------------------------------------------------------- checkpoints
 class CheckpointError(RuntimeError):
     """A checkpoint directory is missing, empty, truncated or corrupt (the message names it)."""
+
+
+class CheckpointFallbackWarning(UserWarning):
+    """The newest checkpoint could not be read and an earlier one was used."""
 
 
 class Checkpointer:
@@ -164,7 +283,10 @@ class Checkpointer:
 
     Writes are synchronous and atomic (orbax writes a temporary directory and renames it when
     complete), and only the last `max_to_keep` are kept. Synchronous, because the training state
-    is donated to the next epoch right after a save.
+    is donated to the next epoch right after a save. The metadata holds a sha256 of the state
+    (`distributed.digest`), checked on restore: damage that still decodes (flipped bytes in an
+    array file) is caught as well as files that no longer decode. In a multi-process run every
+    process must call `save` and `restore` (orbax coordinates them; the directory must be shared).
     """
 
     def __init__(self, directory: str | os.PathLike, max_to_keep: int = 3, create: bool = True):
@@ -193,7 +315,7 @@ class Checkpointer:
     def save(self, epoch: int, state: TrainState, meta: Mapping[str, Any] | None = None) -> None:
         """Save `state` (and JSON-able `meta`) as checkpoint `epoch`; replaces none."""
         ocp = self._ocp
-        meta = {"epoch": int(epoch), **(meta or {})}
+        meta = {"epoch": int(epoch), **(meta or {}), "sha256": distributed.digest(state)}
         self._manager.save(
             int(epoch),
             args=ocp.args.Composite(
@@ -226,14 +348,61 @@ class Checkpointer:
             state, meta = restored["state"], restored["meta"]
             if meta is None:
                 raise ValueError("its metadata (meta) is missing")
+            # NamedTuples come back as their own type; make sure of it for TrainState.
+            state = TrainState(*state)
+            expected = meta.get("sha256")
+            if expected is not None and distributed.digest(state) != expected:
+                raise ValueError("its arrays do not match the sha256 saved with them")
         except Exception as error:  # orbax/tensorstore raise many types for a damaged file
             raise CheckpointError(
                 f"cannot restore checkpoint {epoch} from {where}: it is truncated, corrupt or "
                 f"from another model ({_first_line(error)}). Delete it to fall back to an "
                 f"earlier one, or start a fresh run."
             ) from error
-        # NamedTuples come back as their own type; make sure of it for TrainState.
-        return TrainState(*state), dict(meta)
+        return state, dict(meta)
+
+    def restore_latest_valid(self, template: TrainState) -> tuple[TrainState, dict] | None:
+        """Restore the newest checkpoint that reads back intact; None if there is none at all.
+
+        Each unreadable checkpoint met on the way is moved to `<directory>.corrupt/<epoch>` (so
+        the run can write that epoch again, and the evidence is kept) with a
+        `CheckpointFallbackWarning` that carries the `CheckpointError` message.
+
+        Raises:
+          CheckpointError: checkpoints exist but none of them can be read.
+        """
+        errors = []
+        for epoch in sorted(self.all_epochs(), reverse=True):
+            try:
+                return self.restore(template, epoch)
+            except CheckpointError as error:
+                errors.append(str(error))
+                moved = self.quarantine(epoch)
+                message = f"{error} Moved it to {moved}; trying an earlier checkpoint."
+                warnings.warn(message, CheckpointFallbackWarning, stacklevel=2)
+                if distributed.is_primary():
+                    print(f"warning: {message}", file=sys.stderr, flush=True)
+        if errors:
+            raise CheckpointError(
+                f"no readable checkpoint in {self.directory}: " + " | ".join(errors)
+            )
+        return None
+
+    def quarantine(self, epoch: int) -> Path:
+        """Move checkpoint `epoch` out of the directory, to `<directory>.corrupt/<epoch>[.n]`."""
+        target_dir = self.directory.with_name(self.directory.name + ".corrupt")
+        target = target_dir / str(epoch)
+        suffix = 0
+        while target.exists():
+            suffix += 1
+            target = target_dir / f"{epoch}.{suffix}"
+        distributed.barrier(f"reparam-quarantine-{epoch}-before")
+        if distributed.is_primary():
+            target_dir.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(self.directory / str(epoch)), str(target))
+        distributed.barrier(f"reparam-quarantine-{epoch}-after")
+        self._manager.reload()
+        return target
 
     def close(self) -> None:
         self._manager.close()
@@ -309,6 +478,16 @@ def _rewrite_metrics(path: Path, last_epoch: int) -> None:
     path.write_text("".join(k + "\n" for k in kept))
 
 
+class _NullLog:
+    """Where the metrics of processes other than 0 go."""
+
+    def write(self, text: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
 def _to_python(metrics: Mapping[str, Any]) -> dict[str, float]:
     return {name: float(np.asarray(value)) for name, value in metrics.items()}
 
@@ -331,6 +510,8 @@ def fit(
     meta: Mapping[str, Any] | None = None,
     progress: bool = True,
     on_epoch_end: Callable[[int, dict], None] | None = None,
+    mesh: Mesh | None = None,
+    shard_params: bool = False,
 ) -> FitResult:
     """Train for epochs `start+1 .. num_epochs`, where `start` is 0 or the resumed checkpoint.
 
@@ -347,8 +528,10 @@ def fit(
       workdir: where metrics and checkpoints go.
       checkpoint_every: epochs between checkpoints.
       keep_checkpoints: how many checkpoints to keep.
-      resume: continue from the latest checkpoint in workdir if there is one; if False, old
-        checkpoints and metrics in workdir are removed first.
+      resume: continue from the latest readable checkpoint in workdir if there is one (a
+        truncated or corrupt newest checkpoint is moved aside with a warning and the previous
+        one is used: `Checkpointer.restore_latest_valid`); if False, old checkpoints and
+        metrics in workdir are removed first.
       max_minutes: stop (and checkpoint) after the first epoch that ends past this wall time.
       evaluate: (state, epoch) -> dict of floats, e.g. a validation bound.
       eval_every: epochs between evaluations.
@@ -356,6 +539,9 @@ def fit(
       meta: JSON-able metadata stored with each checkpoint (e.g. the config).
       progress: draw a tqdm bar over epochs.
       on_epoch_end: called with (epoch, record) after each epoch is logged (tests use it).
+      mesh, shard_params: data parallelism, as given to `make_train_epoch` (the state and data
+        are placed on the mesh here). In a multi-process run (`reparam.distributed.initialize`)
+        every process calls `fit` alike; process 0 alone writes metrics.jsonl and draws the bar.
 
     Returns:
       FitResult with status "completed", "interrupted" (first Ctrl-C: the running epoch ends,
@@ -367,19 +553,24 @@ def fit(
     workdir.mkdir(parents=True, exist_ok=True)
     metrics_path = workdir / "metrics.jsonl"
     checkpoint_dir = workdir / "checkpoints"
-    if not resume and checkpoint_dir.exists():
-        import shutil
-
-        shutil.rmtree(checkpoint_dir)
-    if not resume and metrics_path.exists():
-        metrics_path.unlink()
+    primary = distributed.is_primary()
+    if primary and not resume:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        metrics_path.unlink(missing_ok=True)
+    distributed.barrier("reparam-fit-start")  # nobody opens checkpoints before they are cleared
     checkpointer = Checkpointer(checkpoint_dir, max_to_keep=keep_checkpoints)
+    distributed.check_same_everywhere((state, data), "initial state or training data")
+    # Placed before a restore, so that orbax reads the checkpoint straight into the mesh.
+    state = place_state(state, mesh, shard_params)
     start = 0
-    if resume and checkpointer.latest() is not None:
-        state, saved_meta = checkpointer.restore(state)
+    restored = checkpointer.restore_latest_valid(state) if resume else None
+    if restored is not None:
+        state, saved_meta = restored
+        state = place_state(state, mesh, shard_params)
         start = int(saved_meta["epoch"])
-        _rewrite_metrics(metrics_path, start)
-    data = jax.device_put(data)
+        if primary:
+            _rewrite_metrics(metrics_path, start)
+    data = place_data(data, mesh)
     meta = dict(meta or {})
     history: list[dict] = []
     status = "completed"
@@ -394,10 +585,15 @@ def fit(
             last_saved = epoch
 
     bar = tqdm(
-        total=num_epochs, initial=start, unit="epoch", disable=not progress, dynamic_ncols=True
+        total=num_epochs,
+        initial=start,
+        unit="epoch",
+        disable=not (progress and primary),
+        dynamic_ncols=True,
     )
+    log_file = metrics_path.open("a") if primary else contextlib.nullcontext(_NullLog())
     try:
-        with _Interrupt().installed() as interrupt, metrics_path.open("a") as log:
+        with _Interrupt().installed() as interrupt, log_file as log:
             for epoch in range(start + 1, num_epochs + 1):
                 tic = time.perf_counter()
                 state, metrics = train_epoch(state, data, key, epoch)
@@ -416,10 +612,15 @@ def fit(
                     on_epoch_end(epoch, record)
                 if epoch % checkpoint_every == 0:
                     save(epoch)
-                if interrupt.requested:
+                out_of_time = max_minutes is not None and (
+                    time.monotonic() - began > 60 * max_minutes
+                )
+                # Processes stop together, on process 0's word (their clocks and signals differ).
+                interrupted, out_of_time = distributed.agree(interrupt.requested, out_of_time)
+                if interrupted:
                     status = "interrupted"
                     break
-                if max_minutes is not None and time.monotonic() - began > 60 * max_minutes:
+                if out_of_time:
                     status = "time_limit" if epoch < num_epochs else "completed"
                     break
             save(epoch)

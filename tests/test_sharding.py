@@ -1,0 +1,158 @@
+"""Data parallelism (reparam.distributed + reparam.train with a mesh) on 4 fake CPU devices.
+
+XLA_FLAGS=--xla_force_host_platform_device_count=4 only takes effect before jax is imported, and
+the test process has imported it long ago: the runs happen in one child process, which trains
+the quick VAE on a mesh of 1 device, of 4, and of 4 with sharded parameters, and prints what
+the test checks as one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from experiments import vae_mnist
+from reparam import distributed
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CHILD = r"""
+import json, sys
+from pathlib import Path
+import jax, numpy as np
+from experiments import vae_mnist
+from reparam import train
+
+out, workdir = {"device_count": jax.device_count()}, Path(sys.argv[1])
+for name, devices, shard in [("one", 1, False), ("four", 4, False), ("four_sharded", 4, True)]:
+    config = vae_mnist.Config.quick(hidden=(32,), latent=4, batch_size=48, mesh="data",
+                                    devices=devices, shard_params=shard)
+    run = vae_mnist.setup(config)
+    result = train.fit(run.state, run.train_epoch, run.dataset.train, run.key, num_epochs=2,
+                       workdir=workdir / name, checkpoint_every=2, progress=False,
+                       mesh=run.mesh, shard_params=config.shard_params)
+    leaves = jax.tree.leaves(result.state.params)
+    hlo = run.train_epoch.lower(result.state, train.place_data(run.dataset.train, run.mesh),
+                                run.key, 4).compile().as_text()
+    out[name] = {
+        "losses": [r["loss"] for r in result.history],
+        "bounds": [r["bound"] for r in result.history],
+        "mesh": run.mesh.size,
+        "devices_per_leaf": sorted({len(leaf.sharding.device_set) for leaf in leaves}),
+        "specs": sorted({str(leaf.sharding.spec) for leaf in leaves}),
+        "params": [np.asarray(leaf).tolist() for leaf in leaves],
+        "all_reduce": "all-reduce" in hlo,
+        "all_gather": "all-gather" in hlo,
+    }
+print("RESULT " + json.dumps(out))
+"""
+
+
+def _run_child(tmp_path: Path, code: str, devices: int = 4, timeout: float = 240) -> dict:
+    env = {
+        **os.environ,
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+        "JAX_PLATFORMS": "cpu",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, (
+        f"child failed (rc={proc.returncode})\n--- stdout\n{proc.stdout[-3000:]}\n"
+        f"--- stderr\n{proc.stderr[-5000:]}"
+    )
+    return json.loads(lines[-1][len("RESULT ") :])
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict:
+    return _run_child(tmp_path_factory.mktemp("sharding"), CHILD)
+
+
+def test_one_and_four_devices_give_the_same_losses(runs):
+    assert runs["device_count"] == 4
+    one, four = runs["one"], runs["four"]
+    assert (one["mesh"], four["mesh"]) == (1, 4)
+    # Same batches, same noise (threefry is partitionable): only the order of the float32 sums
+    # over the batch differs, ~1e-7 relative per step, grown a little over 3 epochs of Adam.
+    np.testing.assert_allclose(four["losses"], one["losses"], rtol=2e-5)
+    np.testing.assert_allclose(four["bounds"], one["bounds"], rtol=2e-5)
+    for a, b in zip(one["params"], four["params"], strict=True):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-3, atol=1e-4)
+    assert one["losses"][-1] < one["losses"][0]  # it trains
+
+
+def test_four_devices_really_split_the_batch(runs):
+    four = runs["four"]
+    # Parameters replicated on all 4 devices; the gradients are summed across them by XLA.
+    assert four["devices_per_leaf"] == [4] and four["specs"] == ["P()"]
+    assert four["all_reduce"] and not runs["one"]["all_reduce"]
+
+
+def test_sharded_parameters_give_the_same_losses(runs):
+    sharded = runs["four_sharded"]
+    assert any("'data'" in spec for spec in sharded["specs"]), sharded["specs"]
+    assert sharded["all_gather"]  # sharded parameters are gathered for the matmuls
+    np.testing.assert_allclose(sharded["losses"], runs["one"]["losses"], rtol=2e-5)
+
+
+def test_command_line_flags_choose_the_mesh():
+    # The flags end to end (flags -> config -> mesh -> fit) run in tests/test_multiprocess.py.
+    def config(top: list[str], flags: list[str]) -> vae_mnist.Config:
+        args = vae_mnist._parser().parse_args([*top, "train", "--workdir", "w", *flags])
+        return vae_mnist._config_from_args(args)
+
+    assert config([], []).mesh == "none"
+    four = config([], ["--devices", "4"])
+    assert (four.mesh, four.devices, four.shard_params) == ("data", 4, False)
+    sharded = config([], ["--shard-params"])
+    assert (sharded.mesh, sharded.devices, sharded.shard_params) == ("data", None, True)
+    launch = ["--coordinator", "127.0.0.1:1", "--num-processes", "2", "--process-id", "0"]
+    assert config(launch, []).mesh == "data"
+    with pytest.raises(ValueError, match="trains on --mesh data"):
+        config(launch, ["--mesh", "none"])
+
+
+# ---------------------------------------------------------------- in-process unit tests
+def test_param_spec_shards_the_largest_divisible_axis():
+    P = jax.sharding.PartitionSpec
+    assert distributed.param_spec((64, 32), 4) == P("data", None)
+    assert distributed.param_spec((6, 32), 4) == P(None, "data")
+    assert distributed.param_spec((3,), 4) == P()
+    assert distributed.param_spec((), 4) == P()
+    assert distributed.param_spec((64, 32), 1) == P()
+
+
+def test_bad_mesh_and_launch_arguments_are_clear():
+    with pytest.raises(ValueError, match=r"`num_devices` must be in 1\.\.1"):
+        distributed.make_mesh(2, devices=jax.devices()[:1])
+    with pytest.raises(ValueError, match="need `coordinator`"):
+        distributed.initialize(None, num_processes=2)
+    with pytest.raises(ValueError, match="host:port"):
+        distributed.initialize("localhost", 2, 0)
+    with pytest.raises(ValueError, match="0 <= process_id < num_processes"):
+        distributed.initialize("127.0.0.1:1234", 2, 2)
+    assert distributed.initialize() is False
+
+
+def test_batch_size_must_divide_over_the_mesh():
+    from reparam import train
+
+    mesh = distributed.make_mesh(1)
+    train.make_train_epoch(lambda p, b, k: (0.0, {}), None, 7, mesh=mesh)  # 7 % 1 == 0
+    fake = type("FakeMesh", (), {"shape": {"data": 4}})()
+    with pytest.raises(ValueError, match="multiple of the 4 devices"):
+        train.make_train_epoch(lambda p, b, k: (0.0, {}), None, 6, mesh=fake)
