@@ -2,11 +2,15 @@
 
 Modules hold no RNG state: every random draw takes a key passed in by the caller and goes through
 the core (`reparam.normal`, `reparam.estimators`), so a model is a pure function of
-(params, key, x). See `reparam.nn.vae` for the encoders, decoders, `VAE` and `IWAE`.
+(params, key, x). `reparam.nn.vae`: encoders, decoders, `VAE`, `IWAE`; `reparam.nn.bayesian`:
+Bayesian layers (Bayes by Backprop, local reparameterization, Flipout); `reparam.nn.policy`:
+tanh-Gaussian policy and critics for SAC.
 """
 
 from __future__ import annotations
 
+from reparam.nn.bayesian import MLP, BayesianDense, BayesianMLP
+from reparam.nn.policy import TanhGaussianPolicy, TwinQ, ValueNetwork
 from reparam.nn.vae import (
     IWAE,
     VAE,
@@ -18,9 +22,15 @@ from reparam.nn.vae import (
 
 __all__ = [
     "IWAE",
+    "MLP",
     "VAE",
+    "BayesianDense",
+    "BayesianMLP",
     "BernoulliConvDecoder",
     "BernoulliMLPDecoder",
     "GaussianConvEncoder",
     "GaussianMLPEncoder",
+    "TanhGaussianPolicy",
+    "TwinQ",
+    "ValueNetwork",
 ]
