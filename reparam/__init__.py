@@ -11,6 +11,7 @@ Families without a parameter-free ε (gamma, beta, dirichlet, student_t, von_mis
 
 from reparam import (
     beta,
+    bijectors,
     cauchy,
     checks,
     data,
@@ -36,6 +37,7 @@ from reparam import (
     student_t,
     tanh_normal,
     uniform,
+    vi,
     von_mises,
     weibull,
 )
@@ -67,6 +69,7 @@ FAMILIES = (
 __all__ = [
     "FAMILIES",
     "beta",
+    "bijectors",
     "cauchy",
     "checks",
     "data",
@@ -92,6 +95,7 @@ __all__ = [
     "student_t",
     "tanh_normal",
     "uniform",
+    "vi",
     "von_mises",
     "weibull",
 ]
