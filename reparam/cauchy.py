@@ -11,7 +11,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from reparam import checks
+from reparam import location_scale
 
 Array = jax.Array
 
@@ -19,19 +19,9 @@ PARAMS = ("loc", "scale")
 EVENT_NDIMS = 0
 
 
-def _params(where: str, loc, scale) -> tuple[Array, Array, tuple[int, ...]]:
-    (loc, scale), batch_shape = checks.broadcast(f"reparam.cauchy.{where}", loc=loc, scale=scale)
-    checks.positive(f"reparam.cauchy.{where}", "scale", scale)
-    return loc, scale, batch_shape
-
-
-def _noise(key: Array, shape: tuple[int, ...], dtype) -> Array:
+def _draw(key: Array, shape: tuple[int, ...], dtype) -> Array:
     # jax.random.cauchy draws u from [eps, 1), so tan(π(u − ½)) stays finite (|ε| ≲ 1/(π·eps)).
     return jax.random.cauchy(key, shape, dtype)
-
-
-def _transform(eps: Array, loc: Array, scale: Array) -> Array:
-    return loc + scale * eps
 
 
 def _log1p_square(t: Array) -> Array:
@@ -45,39 +35,13 @@ def _log1p_square(t: Array) -> Array:
     )
 
 
-def noise(key: Array, shape: tuple[int, ...] = (), dtype=None) -> Array:
-    """Standard Cauchy ε of `shape`; dtype defaults to JAX's default float."""
-    key = checks.key(key, "reparam.cauchy.noise")
-    return _noise(key, shape, checks.noise_dtype(dtype))
+def _standard_log_prob(eps: Array) -> Array:
+    return -_log1p_square(eps) - math.log(math.pi)
 
 
-def transform(eps: Array, loc, scale) -> Array:
-    """z = loc + scale · ε; shape broadcast(ε, loc, scale)."""
-    loc, scale, _ = _params("transform", loc, scale)
-    return _transform(eps, loc, scale)
-
-
-def sample(key: Array, loc, scale, sample_shape=()) -> Array:
-    """Reparameterized draw of shape `sample_shape + broadcast(loc, scale).shape`."""
-    key = checks.key(key, "reparam.cauchy.sample")
-    loc, scale, batch_shape = _params("sample", loc, scale)
-    shape = checks.sample_shape("reparam.cauchy.sample", sample_shape) + batch_shape
-    return _transform(_noise(key, shape, loc.dtype), loc, scale)
-
-
-def sample_and_log_prob(key: Array, loc, scale, sample_shape=()) -> tuple[Array, Array]:
-    """Draw z and its log-density, computed from ε (no subtraction of loc, no division)."""
-    key = checks.key(key, "reparam.cauchy.sample_and_log_prob")
-    loc, scale, batch_shape = _params("sample_and_log_prob", loc, scale)
-    shape = checks.sample_shape("reparam.cauchy.sample_and_log_prob", sample_shape) + batch_shape
-    eps = _noise(key, shape, loc.dtype)
-    return _transform(eps, loc, scale), -_log1p_square(eps) - jnp.log(scale) - math.log(math.pi)
-
-
-def log_prob(x, loc, scale) -> Array:
-    """log Cauchy(x; loc, scale) = −log(π·scale) − log(1 + t²), t = (x − loc)/scale."""
-    loc, scale, _ = _params("log_prob", loc, scale)
-    return -_log1p_square((x - loc) / scale) - jnp.log(scale) - math.log(math.pi)
+_params, noise, transform, sample, sample_and_log_prob, log_prob = location_scale.contract(
+    "cauchy", _draw, _standard_log_prob
+)
 
 
 def cdf(x, loc, scale) -> Array:

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import ndtr
 
-from reparam import checks
+from reparam import location_scale
 
 Array = jax.Array
 
@@ -19,46 +19,13 @@ PARAMS = ("loc", "scale")
 EVENT_NDIMS = 0
 
 
-def _params(where: str, loc, scale) -> tuple[Array, Array, tuple[int, ...]]:
-    (loc, scale), batch_shape = checks.broadcast(f"reparam.normal.{where}", loc=loc, scale=scale)
-    checks.positive(f"reparam.normal.{where}", "scale", scale)
-    return loc, scale, batch_shape
+def _standard_log_prob(eps: Array) -> Array:
+    return -0.5 * eps**2 - 0.5 * math.log(2 * math.pi)
 
 
-def noise(key: Array, shape: tuple[int, ...] = (), dtype=None) -> Array:
-    """Standard normal ε of `shape`; dtype defaults to JAX's default float (float32 unless x64)."""
-    key = checks.key(key, "reparam.normal.noise")
-    return jax.random.normal(key, shape, checks.noise_dtype(dtype))
-
-
-def transform(eps: Array, loc, scale) -> Array:
-    """z = loc + scale · ε; shape broadcast(ε, loc, scale)."""
-    loc, scale, _ = _params("transform", loc, scale)
-    return loc + scale * eps
-
-
-def sample(key: Array, loc, scale, sample_shape=()) -> Array:
-    """Reparameterized draw of shape `sample_shape + broadcast(loc, scale).shape`."""
-    key = checks.key(key, "reparam.normal.sample")
-    loc, scale, batch_shape = _params("sample", loc, scale)
-    shape = checks.sample_shape("reparam.normal.sample", sample_shape) + batch_shape
-    return loc + scale * jax.random.normal(key, shape, loc.dtype)
-
-
-def sample_and_log_prob(key: Array, loc, scale, sample_shape=()) -> tuple[Array, Array]:
-    """Draw z and its log-density, computed from ε (no subtraction of loc, no division)."""
-    key = checks.key(key, "reparam.normal.sample_and_log_prob")
-    loc, scale, batch_shape = _params("sample_and_log_prob", loc, scale)
-    shape = checks.sample_shape("reparam.normal.sample_and_log_prob", sample_shape) + batch_shape
-    eps = jax.random.normal(key, shape, loc.dtype)
-    return loc + scale * eps, -0.5 * eps**2 - jnp.log(scale) - 0.5 * math.log(2 * math.pi)
-
-
-def log_prob(x, loc, scale) -> Array:
-    """log N(x; loc, scale²), shape broadcast(x, loc, scale)."""
-    loc, scale, _ = _params("log_prob", loc, scale)
-    z = (x - loc) / scale
-    return -0.5 * z**2 - jnp.log(scale) - 0.5 * math.log(2 * math.pi)
+_params, noise, transform, sample, sample_and_log_prob, log_prob = location_scale.contract(
+    "normal", jax.random.normal, _standard_log_prob
+)
 
 
 def cdf(x, loc, scale) -> Array:
