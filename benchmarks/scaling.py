@@ -17,8 +17,10 @@ Sections (each printed as a markdown table; raw numbers go to <out>/scaling.json
   samples  `reparam.normal.sample` draws/s vs N = 10^3 … 10^7 against `loc + scale *
            jax.random.normal` (its peer in the same run).
   memory   peak resident memory (the child process's own max RSS) of the K = 5000 NLL evaluation
-           (100 examples, chunk 500) and of an IWAE K = 5000 train step, chunked and unchunked,
-           next to a process that only builds the model.
+           (100 examples, chunk 500) and of an IWAE K = 5000 train step, chunked and unchunked
+           (and chunked with the DReG gradient), next to a process that only builds the model.
+  `--gradient-temporaries K BATCH CHUNK` (alone): XLA's temporaries of the compiled IWAE-K
+           gradient for the standard, STL and DReG estimators, chunked and unchunked.
   profile  where a batch-100 train step's time goes: the whole step, forward only, forward and
            backward, the Adam update, the noise draws, and an empty scanned step.
 
@@ -116,8 +118,11 @@ def load_train(num: int) -> np.ndarray:
     return np.concatenate([images] * reps)[:num] if reps > 1 else images[:num]
 
 
-def build(model_name: str = "vae", k: int = 1, chunk: int | None = None):
-    """(model, params, optimizer, loss_fn) of the paper's VAE or IWAE-K."""
+def build(
+    model_name: str = "vae", k: int = 1, chunk: int | None = None, gradient: str = "standard"
+):
+    """(model, params, optimizer, loss_fn) of the paper's VAE or IWAE-K (with `gradient`:
+    "standard", "stl" or "dreg", for the chunked IWAE)."""
     from reparam import nn as rnn
     from reparam import objectives, train
 
@@ -139,7 +144,7 @@ def build(model_name: str = "vae", k: int = 1, chunk: int | None = None):
             )
             surrogate, bound = objectives.iwae(
                 key, x, lambda x_: model.apply(params, x_, method=rnn.VAE.encode),
-                log_likelihood, k,
+                log_likelihood, k, gradient=gradient,
             )  # fmt: skip
         else:
             surrogate, bound = model.apply(params, key, x)
@@ -286,6 +291,8 @@ MEMORY_CASES = {
     "nll_k5000": "importance-sampled NLL, K = 5000, chunk 500, 100 examples (one batch)",
     "iwae_k5000_chunked": "IWAE K = 5000 train step, batch 20, chunk 500 under jax.checkpoint",
     "iwae_k5000_whole": "IWAE K = 5000 train step, batch 20, unchunked",
+    "iwae_k5000_dreg_chunked": "IWAE K = 5000 DReG train step, batch 20, chunk 500 under "
+    "jax.checkpoint",
 }
 
 
@@ -313,7 +320,8 @@ def memory_child(case: str) -> None:
         info["nll"] = float(-values.mean())
     elif case.startswith("iwae"):
         chunk = 500 if case.endswith("chunked") else None
-        _, params, optimizer, loss_fn = build("iwae", 5000, chunk)
+        gradient = "dreg" if "_dreg" in case else "standard"
+        _, params, optimizer, loss_fn = build("iwae", 5000, chunk, gradient)
         step = jax.jit(train.make_train_step(loss_fn, optimizer), donate_argnums=0)
         state = train.create_state(params, optimizer)
         batch = jnp.asarray(x[:20])
@@ -327,6 +335,37 @@ def memory_child(case: str) -> None:
         build("vae")
     info["max_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print("MEMORY " + json.dumps(info), flush=True)
+
+
+def gradient_temporaries(k: int, batch: int, chunk: int) -> list[dict]:
+    """XLA's temporaries of the compiled IWAE-K gradient of the paper's model (random binary
+    inputs), per gradient estimator, with the decoder chunked (`train.chunked_over_samples`,
+    under jax.checkpoint) and unchunked: compiled only, nothing runs."""
+    from reparam import nn as rnn
+    from reparam import objectives, train
+
+    model, params, _, _ = build("iwae", k)
+    x = jnp.asarray((np.random.default_rng(0).random((batch, DIM)) < 0.13).astype(np.float32))
+    rows = []
+    for gradient in ("standard", "stl", "dreg"):
+        for size in (chunk, None):
+
+            def loss(params, key, size=size, gradient=gradient):
+                log_likelihood = lambda z: model.apply(params, x, z, method=rnn.VAE.log_likelihood)
+                if size is not None:
+                    log_likelihood = train.chunked_over_samples(log_likelihood, size)
+                surrogate, _ = objectives.iwae(
+                    key, x, lambda x_: model.apply(params, x_, method=rnn.VAE.encode),
+                    log_likelihood, k, gradient=gradient,
+                )  # fmt: skip
+                return -jnp.mean(surrogate)
+
+            compiled = jax.jit(jax.grad(loss)).lower(params, jax.random.key(0)).compile()
+            temp = compiled.memory_analysis().temp_size_in_bytes
+            rows.append({"gradient": gradient, "chunk": size, "xla_temp_bytes": temp})
+            what = f"K {k}, batch {batch}, {gradient}, chunk {size}"
+            print(f"{what}: {temp / 1e6:.1f} MB of temporaries", flush=True)
+    return rows
 
 
 def section_memory() -> dict:
@@ -646,9 +685,19 @@ def main(argv: list[str] | None = None) -> int:
         "--replot", action="store_true", help="print the report and plots of <out>/scaling.json"
     )
     parser.add_argument("--memory-child", choices=tuple(MEMORY_CASES), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--gradient-temporaries",
+        nargs=3,
+        type=int,
+        metavar=("K", "BATCH", "CHUNK"),
+        help="print XLA's temporaries of the IWAE-K gradient per estimator, chunked and not",
+    )
     args = parser.parse_args(argv)
     if args.memory_child:
         memory_child(args.memory_child)
+        return 0
+    if args.gradient_temporaries:
+        gradient_temporaries(*args.gradient_temporaries)
         return 0
     if args.replot:
         results = json.loads((Path(args.out) / "scaling.json").read_text())

@@ -18,6 +18,13 @@
    early in training and at the end). Reported both with a fixed minibatch (the weight noise
    alone) and with random minibatches (the total variance SGD sees, Kingma et al.'s setting).
 
+Data parallelism: `--mesh data [--devices N]` (fake CPU devices with
+XLA_FLAGS=--xla_force_host_platform_device_count=N) splits the regression's points and each
+digits minibatch over a `reparam.distributed` mesh, parameters replicated; XLA sums the
+gradients across devices. The results equal the single-device run's up to float32 summation
+order (tests/test_sharding.py). The gradient-variance study is not a training loop and runs
+replicated.
+
 Writes into --out: bnn.json, bnn.md, bnn_regression.png, bnn_gradient_variance.png.
 `--quick` (what the tests run) finishes in seconds and fails (exit code 1) unless the ELBO
 decreased and the band widens away from the data.
@@ -43,8 +50,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh
 
-from reparam import bnn, train
+from reparam import bnn, distributed, train
 from reparam.nn.bayesian import ESTIMATORS, MLP, BayesianMLP
 
 Array = jax.Array
@@ -80,6 +88,14 @@ class Config:
     var_batch: int = 128
     var_early_epoch: int = 10
     seed: int = 0
+    # Data parallelism: "none" (one device) or "data" (reparam.distributed mesh over `devices`,
+    # None: all); the regression points and digits minibatches are split over it.
+    mesh: str = "none"
+    devices: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.mesh not in distributed.MESHES:
+            raise ValueError(f"`mesh` must be one of {distributed.MESHES}; got {self.mesh!r}")
 
     @staticmethod
     def quick(**overrides: Any) -> Config:
@@ -88,11 +104,11 @@ class Config:
             reg_hidden=(32, 32),
             reg_steps=1_500,
             reg_lr=1e-2,
-            reg_samples=100,
+            reg_samples=50,
             digits_hidden=(32,),
-            digits_epochs=6,
-            digits_samples=20,
-            var_repeats=50,
+            digits_epochs=4,
+            digits_samples=10,
+            var_repeats=30,
             var_early_epoch=2,
         )
         base.update(overrides)
@@ -101,6 +117,11 @@ class Config:
 
 def _layer_kwargs(**kwargs: Any) -> tuple[tuple[str, Any], ...]:
     return tuple(kwargs.items())
+
+
+def _replicate(tree: PyTree, mesh: Mesh | None) -> PyTree:
+    """Put `tree` on every device of `mesh` (unchanged without one)."""
+    return tree if mesh is None else distributed.put_replicated(tree, mesh)
 
 
 def _fit_full_batch(loss_fn: Callable, params: PyTree, steps: int, lr: float, key: Array):
@@ -155,13 +176,20 @@ def band_widening(grid: np.ndarray, std: np.ndarray) -> dict[str, float]:
     return stats
 
 
-def run_regression(config: Config, progress: bool = True) -> dict[str, Any]:
+def run_regression(
+    config: Config, progress: bool = True, mesh: Mesh | None = None
+) -> dict[str, Any]:
+    """Study 1; with a `mesh`, the full batch of points is split over its data axis."""
     from tqdm import tqdm
 
     key = jax.random.key(config.seed)
     data_key, init_key, train_key, pred_key, det_key = jax.random.split(key, 5)
     x, y = regression_data(data_key, config.reg_points)
     n = config.reg_points
+    distributed.check_divisible("experiments.bnn", "reg_points", n, mesh)
+    if mesh is not None:
+        # Every device starts from the whole (small) data set and keeps its slice of it.
+        x, y, train_key, pred_key = distributed.put_replicated((x, y, train_key, pred_key), mesh)
     model = BayesianMLP(
         config.reg_hidden,
         1,
@@ -176,22 +204,24 @@ def run_regression(config: Config, progress: bool = True) -> dict[str, Any]:
     log_noise0 = jnp.log(jnp.asarray(0.1, jnp.float32))
 
     def bayes_loss(params, key):
+        xs, ys = distributed.shard_batch((x, y), mesh)
         return bnn.gaussian_elbo_loss(
-            model, params["model"], key, x, y, n, jnp.exp(params["log_noise"])
+            model, params["model"], key, xs, ys, n, jnp.exp(params["log_noise"])
         )[0]
 
     def det_loss(params, key):
         del key
-        mean = deterministic.apply(params["model"], x)
+        xs, ys = distributed.shard_batch((x, y), mesh)
+        mean = deterministic.apply(params["model"], xs)
         scale = jnp.exp(params["log_noise"])
-        return jnp.mean(0.5 * ((y - mean) / scale) ** 2 + jnp.log(scale))
+        return jnp.mean(0.5 * ((ys - mean) / scale) ** 2 + jnp.log(scale))
 
     results: dict[str, Any] = {}
     grid = jnp.linspace(*REG_GRID, 281)[:, None]
     with tqdm(total=2, desc="regression", disable=not progress) as bar:
         # Jitted init: one compiled program instead of many eager ops.
         model_params = jax.jit(model.init)(*jax.random.split(init_key), x)
-        params = {"model": model_params, "log_noise": log_noise0}
+        params = _replicate({"model": model_params, "log_noise": log_noise0}, mesh)
         start = time.perf_counter()
         params, losses = _fit_full_batch(
             bayes_loss, params, config.reg_steps, config.reg_lr, train_key
@@ -216,6 +246,7 @@ def run_regression(config: Config, progress: bool = True) -> dict[str, Any]:
         }
         bar.update()
         det_params = {"model": jax.jit(deterministic.init)(det_key, x), "log_noise": log_noise0}
+        det_params = _replicate(det_params, mesh)
         start = time.perf_counter()
         det_params, det_losses = _fit_full_batch(
             det_loss, det_params, config.reg_steps, config.reg_lr, train_key
@@ -253,9 +284,16 @@ def digits_data(seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
-def make_epoch(loss_fn: Callable, optimizer: optax.GradientTransformation, batch_size: int):
+def make_epoch(
+    loss_fn: Callable,
+    optimizer: optax.GradientTransformation,
+    batch_size: int,
+    mesh: Mesh | None = None,
+):
     """One jitted pass over (x, labels) in shuffled minibatches (a `lax.scan` of the library's
-    `train.make_train_step`)."""
+    `train.make_train_step`). With a `mesh`, each minibatch is split over its data axis and the
+    state stays replicated (as `train.make_train_epoch` does for a single data array)."""
+    distributed.check_divisible("experiments.bnn.make_epoch", "batch_size", batch_size, mesh)
     train_step = train.make_train_step(loss_fn, optimizer)
 
     @jax.jit
@@ -265,10 +303,14 @@ def make_epoch(loss_fn: Callable, optimizer: optax.GradientTransformation, batch
             jax.random.fold_in(jax.random.fold_in(key, 1), index), x.shape[0]
         )
         order = order[: num_batches * batch_size].reshape(num_batches, batch_size)
+        # Each device gathers its slice of every batch from its own copy of the data.
+        order = distributed.shard_batch(order, mesh, axis=1)
         step_key = jax.random.fold_in(key, 0)
 
         def body(state, idx):
-            return train_step(state, (x[idx], labels[idx]), step_key)
+            batch = distributed.shard_batch((x[idx], labels[idx]), mesh)
+            state, metrics = train_step(state, batch, step_key)
+            return distributed.keep_replicated(state, mesh), metrics
 
         state, metrics = jax.lax.scan(body, state, order)
         return state, jax.tree.map(jnp.mean, metrics)
@@ -288,7 +330,11 @@ def digits_model(config: Config, estimator: str | None = None) -> BayesianMLP:
     )
 
 
-def run_digits(config: Config, progress: bool = True) -> dict[str, Any]:
+def run_digits(
+    config: Config, progress: bool = True, mesh: Mesh | None = None, predict: bool = True
+) -> dict[str, Any]:
+    """Study 2; with a `mesh`, each minibatch is split over its data axis. `predict=False`
+    stops after training and returns the training curves alone (under "curves")."""
     from tqdm import tqdm
 
     data = digits_data(config.seed)
@@ -297,6 +343,9 @@ def run_digits(config: Config, progress: bool = True) -> dict[str, Any]:
     n = x_train.shape[0]
     key = jax.random.key(config.seed + 1)
     init_key, train_key, pred_key, det_key, mean_key = jax.random.split(key, 5)
+    if mesh is not None:
+        placed = distributed.put_replicated((x_train, y_train, train_key), mesh)
+        x_train, y_train, train_key = placed
     model = digits_model(config)
     deterministic = MLP(config.digits_hidden, 10)
 
@@ -312,11 +361,12 @@ def run_digits(config: Config, progress: bool = True) -> dict[str, Any]:
         return nll, {"nll": nll}
 
     optimizer = optax.adam(config.digits_lr)
-    bayes_epoch = make_epoch(bayes_loss, optimizer, config.digits_batch)
-    det_epoch = make_epoch(det_loss, optimizer, config.digits_batch)
+    bayes_epoch = make_epoch(bayes_loss, optimizer, config.digits_batch, mesh)
+    det_epoch = make_epoch(det_loss, optimizer, config.digits_batch, mesh)
     bayes_params = jax.jit(model.init)(*jax.random.split(init_key), x_train[:1])
-    bayes_state = train.create_state(bayes_params, optimizer)
+    bayes_state = _replicate(train.create_state(bayes_params, optimizer), mesh)
     det_state = train.create_state(jax.jit(deterministic.init)(det_key, x_train[:1]), optimizer)
+    det_state = _replicate(det_state, mesh)
     curves: dict[str, list[float]] = {"bayes_loss": [], "bayes_kl": [], "det_loss": []}
     early_params = bayes_state.params
     start = time.perf_counter()
@@ -329,6 +379,8 @@ def run_digits(config: Config, progress: bool = True) -> dict[str, Any]:
         if epoch + 1 == config.var_early_epoch:
             early_params = bayes_state.params
     wall = time.perf_counter() - start
+    if not predict:
+        return {"curves": curves}
 
     logits = bnn.predictive_samples(
         model, bayes_state.params, pred_key, x_test, config.digits_samples
@@ -594,11 +646,12 @@ def write_markdown(record: dict[str, Any], path: Path) -> None:
 def run(config: Config, out: Path, command: str, progress: bool = True) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     cpu = time.process_time()
+    mesh = distributed.mesh_from_flags(config.mesh, config.devices, "experiments.bnn")
     start = time.perf_counter()
-    regression = run_regression(config, progress)
+    regression = run_regression(config, progress, mesh)
     wall_regression = time.perf_counter() - start
     start = time.perf_counter()
-    digits = run_digits(config, progress)
+    digits = run_digits(config, progress, mesh)
     wall_digits = time.perf_counter() - start
     start = time.perf_counter()
     variance = run_variance(config, digits, progress)
@@ -653,14 +706,26 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="runs/bnn", help="output directory")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--mesh", choices=distributed.MESHES, help="data-parallel over a mesh")
+    parser.add_argument("--devices", type=int, help="devices of the data mesh (default: all)")
     return parser
+
+
+def _config_from_args(args: argparse.Namespace) -> Config:
+    """The config the flags ask for (--devices alone implies --mesh data, as in vae_mnist)."""
+    overrides: dict[str, Any] = {} if args.seed is None else {"seed": args.seed}
+    if args.devices is not None:
+        overrides["devices"] = args.devices
+        overrides["mesh"] = args.mesh or "data"
+    elif args.mesh is not None:
+        overrides["mesh"] = args.mesh
+    return Config.quick(**overrides) if args.quick else Config(**overrides)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
-    overrides = {} if args.seed is None else {"seed": args.seed}
-    config = Config.quick(**overrides) if args.quick else Config(**overrides)
+    config = _config_from_args(args)
     command = ("python -m experiments.bnn " + shlex.join(argv)).strip()
     record = run(config, Path(args.out), command, progress=not args.no_progress)
     digits = record["digits"]

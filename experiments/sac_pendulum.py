@@ -22,6 +22,13 @@ issue: mean undiscounted return of the last 10 training episodes after `total_st
 also report 10 evaluation episodes of the deterministic policy tanh(μ(s)) (what SB3's zoo
 reports). Anchors: SB3 zoo −202 ± 60 at 20k; target ≥ −170 over 3 seeds in under 10 CPU minutes.
 
+Data parallelism: `--mesh data [--devices N]` (fake CPU devices with
+XLA_FLAGS=--xla_force_host_platform_device_count=N) splits SAC's replay minibatch of every
+update, and REINFORCE's parallel environments (rollout and loss; `--reinforce-envs`, a multiple
+of N), over a `reparam.distributed` mesh; the agent's parameters, the replay buffer and SAC's
+single environment stay replicated, and XLA sums the gradients across devices. Same returns as
+one device up to float32 summation order (tests/test_sharding.py).
+
 Writes into --out: sac_pendulum.json, sac_pendulum.md, sac_pendulum_returns.png.
 """
 
@@ -43,8 +50,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh
 
-from reparam import rl
+from reparam import distributed, rl
 from reparam.nn.policy import TanhGaussianPolicy, TwinQ, ValueNetwork
 
 Array = jax.Array
@@ -77,17 +85,25 @@ class Config:
     # One extra REINFORCE run (first seed) with this many env steps, for context: how far the
     # score-function gradient gets with 10× SAC's budget. 0 disables it.
     reinforce_long_steps: int = 200_000
+    # Data parallelism: "none" (one device) or "data" (reparam.distributed mesh over `devices`,
+    # None: all): SAC's replay minibatches and REINFORCE's environments are split over it.
+    mesh: str = "none"
+    devices: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.mesh not in distributed.MESHES:
+            raise ValueError(f"`mesh` must be one of {distributed.MESHES}; got {self.mesh!r}")
 
     @staticmethod
     def quick(**overrides: Any) -> Config:
         base = dict(
-            total_steps=1_200,
-            learning_starts=200,
+            total_steps=800,
+            learning_starts=100,
             batch_size=32,
             hidden=(32, 32),
             chunk_steps=400,
             seeds=(0,),
-            eval_episodes=2,
+            eval_episodes=1,
             last_episodes=2,
             reinforce_envs=2,
             reinforce_long_steps=0,
@@ -115,8 +131,12 @@ def _env_step(env, env_params, key: Array, state, action: Array):
 
 
 # ---------------------------------------------------------------- SAC
-def make_sac(config: Config):
-    """(init, run_chunk, evaluate) for SAC; run_chunk is jitted and scans `chunk_steps` steps."""
+def make_sac(config: Config, mesh: Mesh | None = None):
+    """(init, run_chunk, evaluate) for SAC; run_chunk is jitted and scans `chunk_steps` steps.
+
+    With a `mesh`, every update's replay minibatch is split over its data axis and the rest of
+    the carry (agent, buffer, environment) is kept replicated."""
+    distributed.check_divisible("experiments.sac_pendulum", "batch_size", config.batch_size, mesh)
     env, env_params = make_env(config.env_name)
     obs_dim = env.observation_space(env_params).shape[0]
     action_dim = env.action_space(env_params).shape[0]
@@ -179,6 +199,8 @@ def make_sac(config: Config):
 
         def update(agent):
             batch = rl.replay_sample(keys[3], buffer, config.batch_size)
+            # Each device gathers its slice of the minibatch from its copy of the buffer.
+            batch = distributed.shard_batch(batch, mesh)
             return rl.sac_update(
                 keys[4], agent, batch, policy=policy, critic=critic, config=sac_config
             )
@@ -196,7 +218,7 @@ def make_sac(config: Config):
             "obs": obs_after,
             "episode_return": jnp.where(done, 0.0, episode_return),
         }
-        return carry, out
+        return distributed.keep_replicated(carry, mesh), out
 
     @jax.jit
     def run_chunk(carry: dict[str, Any], key: Array, start: Array):
@@ -226,16 +248,25 @@ def make_sac(config: Config):
     return init, run_chunk, evaluate
 
 
-def run_sac(config: Config, seed: int, progress: bool = True) -> dict[str, Any]:
+def run_sac(
+    config: Config,
+    seed: int,
+    progress: bool = True,
+    mesh: Mesh | None = None,
+    trace: bool = False,
+) -> dict[str, Any]:
+    """One SAC run; `trace` adds the per-step losses (arrays, not for JSON) under "trace"."""
     from tqdm import tqdm
 
     if config.total_steps % config.chunk_steps:
         raise ValueError("total_steps must be a multiple of chunk_steps")
-    init, run_chunk, evaluate = make_sac(config)
+    init, run_chunk, evaluate = make_sac(config, mesh)
     key = jax.random.key(seed)
     init_key, run_key, eval_key = jax.random.split(key, 3)
     wall, cpu = time.perf_counter(), time.process_time()
     carry = init(init_key)
+    if mesh is not None:
+        carry, run_key = distributed.put_replicated((carry, run_key), mesh)
     outs = []
     chunks = config.total_steps // config.chunk_steps
     with tqdm(total=config.total_steps, desc=f"SAC seed {seed}", disable=not progress) as bar:
@@ -247,7 +278,12 @@ def run_sac(config: Config, seed: int, progress: bool = True) -> dict[str, Any]:
             if len(done_returns):
                 bar.set_postfix(ret=f"{done_returns[-1]:.0f}", alpha=f"{out['alpha'][-1]:.3f}")
             bar.update(config.chunk_steps)
-    eval_returns = np.asarray(evaluate(carry["agent"].actor_params, eval_key))
+    # eval_episodes = 0 skips the evaluation (and its compilation).
+    eval_returns = (
+        np.asarray(evaluate(carry["agent"].actor_params, eval_key))
+        if config.eval_episodes
+        else np.zeros(0)
+    )
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     out = {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
     steps = np.flatnonzero(out["done"]) + 1
@@ -258,17 +294,23 @@ def run_sac(config: Config, seed: int, progress: bool = True) -> dict[str, Any]:
         "episode_returns": returns.tolist(),
         "last_mean": float(np.mean(returns[-config.last_episodes :])),
         "eval_returns": eval_returns.tolist(),
-        "eval_mean": float(eval_returns.mean()),
+        "eval_mean": float(eval_returns.mean()) if len(eval_returns) else float("nan"),
         "final_alpha": float(out["alpha"][-1]),
         "wall_seconds": wall,
         "cpu_seconds": cpu,
         "env_steps_per_second": config.total_steps / wall,
         "finite": bool(np.all(np.isfinite(out["critic_loss"])) and np.all(np.isfinite(returns))),
+        **({"trace": {k: out[k] for k in ("critic_loss", "actor_loss", "alpha")}} if trace else {}),
     }
 
 
 # ---------------------------------------------------------------- REINFORCE
-def make_reinforce(config: Config):
+def make_reinforce(config: Config, mesh: Mesh | None = None):
+    """(run, steps_per_update, num_updates); with a `mesh`, the `reinforce_envs` parallel
+    environments (their rollout and their share of the loss) are split over its data axis."""
+    distributed.check_divisible(
+        "experiments.sac_pendulum", "reinforce_envs", config.reinforce_envs, mesh
+    )
     env, env_params = make_env(config.env_name)
     obs_dim = env.observation_space(env_params).shape[0]
     action_dim = env.action_space(env_params).shape[0]
@@ -286,7 +328,7 @@ def make_reinforce(config: Config):
         obs, state = jax.vmap(env.reset_env, in_axes=(0, None))(reset_keys, env_params)
 
         def body(carry, t):
-            obs, state = carry
+            obs, state = distributed.shard_batch(carry, mesh)  # each device steps its envs
             k = jax.random.fold_in(key, t + 1)
             action_key, step_key = jax.random.split(k)
             action, _ = policy.apply(params, action_key, obs)
@@ -307,6 +349,7 @@ def make_reinforce(config: Config):
     def update(carry, i, key):
         params, opt_state = carry
         obs, actions, rewards = rollout(params["policy"], jax.random.fold_in(key, i))
+        obs, actions, rewards = distributed.shard_batch((obs, actions, rewards), mesh, axis=1)
         # Each rollout is one whole episode per environment: the last step ends it.
         terminals = jnp.zeros_like(rewards).at[-1].set(1.0)
         returns = rl.discounted_returns(rewards, terminals, config.gamma)
@@ -315,6 +358,7 @@ def make_reinforce(config: Config):
         )
         updates, opt_state = optimizer.update(grads, opt_state)
         params = optax.apply_updates(params, updates)
+        params, opt_state = distributed.keep_replicated((params, opt_state), mesh)
         return (params, opt_state), {
             "episode_returns": rewards.sum(axis=0),
             "loss": loss,
@@ -336,10 +380,16 @@ def make_reinforce(config: Config):
     return run, steps_per_update, num_updates
 
 
-def run_reinforce(config: Config, seed: int) -> dict[str, Any]:
-    run, steps_per_update, num_updates = make_reinforce(config)
+def run_reinforce(
+    config: Config, seed: int, mesh: Mesh | None = None, trace: bool = False
+) -> dict[str, Any]:
+    """One REINFORCE run; `trace` adds the per-update losses (arrays) under "trace"."""
+    run, steps_per_update, num_updates = make_reinforce(config, mesh)
+    key = jax.random.key(seed)
+    if mesh is not None:
+        key = distributed.put_replicated(key, mesh)
     wall, cpu = time.perf_counter(), time.process_time()
-    out = jax.device_get(run(jax.random.key(seed)))
+    out = jax.device_get(run(key))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     returns = np.asarray(out["episode_returns"]).ravel()  # (updates · envs,), in order
     ends = np.repeat((np.arange(num_updates) + 1) * steps_per_update, config.reinforce_envs)
@@ -352,6 +402,7 @@ def run_reinforce(config: Config, seed: int) -> dict[str, Any]:
         "wall_seconds": wall,
         "cpu_seconds": cpu,
         "finite": bool(np.all(np.isfinite(returns)) and np.all(np.isfinite(out["loss"]))),
+        **({"trace": {"loss": out["loss"]}} if trace else {}),
     }
 
 
@@ -468,15 +519,20 @@ def write_markdown(record: dict[str, Any], path: Path) -> None:
 
 def run(config: Config, out: Path, command: str, progress: bool = True) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
+    mesh = distributed.mesh_from_flags(config.mesh, config.devices, "experiments.sac_pendulum")
+    if config.run_reinforce:  # checked before SAC runs, not after
+        distributed.check_divisible(
+            "experiments.sac_pendulum", "reinforce_envs", config.reinforce_envs, mesh
+        )
     start = time.perf_counter()
-    sac = [run_sac(config, seed, progress) for seed in config.seeds]
+    sac = [run_sac(config, seed, progress, mesh) for seed in config.seeds]
     reinforce = (
-        [run_reinforce(config, seed) for seed in config.seeds] if config.run_reinforce else []
+        [run_reinforce(config, seed, mesh) for seed in config.seeds] if config.run_reinforce else []
     )
     reinforce_long = None
     if config.run_reinforce and config.reinforce_long_steps:
         long_config = dataclasses.replace(config, total_steps=config.reinforce_long_steps)
-        reinforce_long = run_reinforce(long_config, config.seeds[0])
+        reinforce_long = run_reinforce(long_config, config.seeds[0], mesh)
     sac_last = np.array([r["last_mean"] for r in sac])
     summary = {
         "sac_last_mean": float(sac_last.mean()),
@@ -516,13 +572,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     parser.add_argument("--steps", type=int, default=None, help="env steps per run")
     parser.add_argument("--no-reinforce", action="store_true")
+    parser.add_argument(
+        "--reinforce-envs", type=int, help="REINFORCE's parallel environments per update"
+    )
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--mesh", choices=distributed.MESHES, help="data-parallel over a mesh")
+    parser.add_argument("--devices", type=int, help="devices of the data mesh (default: all)")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    args = _parser().parse_args(argv)
+def _config_from_args(args: argparse.Namespace) -> Config:
+    """The config the flags ask for (--devices alone implies --mesh data, as in vae_mnist)."""
     overrides: dict[str, Any] = {}
     if args.seeds is not None:
         overrides["seeds"] = tuple(args.seeds)
@@ -530,7 +590,20 @@ def main(argv: list[str] | None = None) -> int:
         overrides["total_steps"] = args.steps
     if args.no_reinforce:
         overrides["run_reinforce"] = False
-    config = Config.quick(**overrides) if args.quick else Config(**overrides)
+    if args.reinforce_envs is not None:
+        overrides["reinforce_envs"] = args.reinforce_envs
+    if args.devices is not None:
+        overrides["devices"] = args.devices
+        overrides["mesh"] = args.mesh or "data"
+    elif args.mesh is not None:
+        overrides["mesh"] = args.mesh
+    return Config.quick(**overrides) if args.quick else Config(**overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(argv)
+    config = _config_from_args(args)
     command = ("python -m experiments.sac_pendulum " + shlex.join(argv)).strip()
     record = run(config, Path(args.out), command, progress=not args.no_progress)
     summary = record["summary"]

@@ -23,6 +23,12 @@ compared with NUTS: max_i |mean_i − NUTS mean_i| / NUTS sd_i and the range of 
                                                # busy 2-core machine), mostly compilation
     python -m experiments.vi_models --quick    # one model, one fit each: what the tests run
     python -m experiments.vi_models --models logistic_regression --out /tmp/vi
+    XLA_FLAGS=--xla_force_host_platform_device_count=4 python -m experiments.vi_models \
+        --quick --mesh data --devices 4 --num-samples 4 --out /tmp/vi4
+
+`--mesh data [--devices N]`: every reparam.vi fit splits its K Monte-Carlo draws per step over
+a `reparam.distributed` mesh (`reparam.vi.fit(mesh=)`; K, `--num-samples`, must be a multiple
+of N). NUTS and NumPyro SVI, the references, run as usual.
 
 Writes <out>/vi_models.md, vi_models.json (all numbers, smoothed traces), vi_models_nuts.npz
 (thinned NUTS draws, for the histograms) and PNGs (marginals against NUTS histograms, ELBO
@@ -50,7 +56,7 @@ import optax
 from tqdm import tqdm
 
 from experiments.models import Model, all_models
-from reparam import vi
+from reparam import distributed, vi
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -123,6 +129,14 @@ class Config:
     # Time NumPyro's compiled scan separately (one more compilation per guide).
     steady_numpyro: bool = True
     timing_repeats: int = 5  # compiled timings are the best of this many runs
+    # Data parallelism: "none" (one device) or "data" (reparam.distributed mesh over `devices`,
+    # None: all), splitting each reparam.vi step's K draws.
+    mesh: str = "none"
+    devices: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.mesh not in distributed.MESHES:
+            raise ValueError(f"`mesh` must be one of {distributed.MESHES}; got {self.mesh!r}")
 
 
 # Every stage once, on the model that exercises the Dirichlet factor: compile-dominated.
@@ -131,13 +145,13 @@ QUICK = Config(
     variants=(),
     mixture_extra=(Variant("mean_field", "stl", dirichlet_weights=True),),
     numpyro_guides=("AutoNormal",),
-    num_steps=300,
-    window=50,
+    num_steps=100,
+    window=25,
     nuts_chains=2,
-    nuts_warmup=100,
-    nuts_draws=100,
-    posterior_draws=1000,
-    thinned_reference=200,
+    nuts_warmup=40,
+    nuts_draws=40,
+    posterior_draws=400,
+    thinned_reference=80,
     steady_numpyro=False,
     timing_repeats=1,
 )
@@ -257,13 +271,24 @@ def run_nuts(model: Model, config: Config, key: jax.Array) -> dict[str, Any]:
 # reparam.vi
 
 
-def run_vi(
-    model: Model, variant: Variant, config: Config, optimizer, key: jax.Array, reference: dict
-) -> dict[str, Any]:
+def fit_variant(
+    model: Model,
+    variant: Variant,
+    config: Config,
+    optimizer,
+    key: jax.Array,
+    stop_at_convergence: bool,
+    mesh: Any = None,
+) -> vi.FitResult:
+    """One `reparam.vi.fit` of `variant` on `model` (K draws split over `mesh`, if any)."""
     constraints = dict(model.constraints)
     if variant.dirichlet_weights:
         constraints["weights"] = vi.DirichletFactor()
-    kwargs = dict(
+    return vi.fit(
+        key,
+        model.log_joint,
+        model.init_params,
+        stop_at_convergence=stop_at_convergence,
         family=variant.family,
         constraints=constraints,
         optimizer=optimizer,
@@ -275,11 +300,21 @@ def run_vi(
         window=config.window,
         rtol=config.rtol,
         patience=config.patience,
+        mesh=mesh,
     )
+
+
+def run_vi(
+    model: Model,
+    variant: Variant,
+    config: Config,
+    optimizer,
+    key: jax.Array,
+    reference: dict,
+    mesh: Any = None,
+) -> dict[str, Any]:
     keys = jax.random.split(key, 5)
-    fit = lambda k, stop: vi.fit(
-        k, model.log_joint, model.init_params, stop_at_convergence=stop, **kwargs
-    )
+    fit = lambda k, stop: fit_variant(model, variant, config, optimizer, k, stop, mesh)
     full, first_s, _ = _timed(fit, keys[0], False)
     _, budget_s, budget_cpu = _best_of(config.timing_repeats, fit, keys[1], False)
     converged, converge_s, converge_cpu = _best_of(config.timing_repeats, fit, keys[2], True)
@@ -625,6 +660,12 @@ def run(config: Config, out: Path, command: str = "") -> dict[str, Any]:
             config.learning_rate, config.num_steps, alpha=config.final_lr_fraction
         )
     )
+    mesh = distributed.mesh_from_flags(config.mesh, config.devices, "experiments.vi_models")
+    for variant in (*config.variants, *config.mixture_extra):  # before NUTS spends minutes
+        distributed.check_divisible(
+            "experiments.vi_models", f"num_samples of {variant.label} (--num-samples)",
+            variant.num_samples, mesh,
+        )  # fmt: skip
     key = jax.random.key(config.seed)
     start = time.perf_counter()
     references: dict[str, dict] = {}
@@ -662,7 +703,7 @@ def run(config: Config, out: Path, command: str = "") -> dict[str, Any]:
             job_key = jax.random.fold_in(model_key, job_index)
             if kind == "vi":
                 progress.set_postfix_str(f"{name}: {what.label}")
-                fits.append(run_vi(model, what, config, optimizer, job_key, reference))
+                fits.append(run_vi(model, what, config, optimizer, job_key, reference, mesh))
             else:
                 progress.set_postfix_str(f"{name}: numpyro {what}")
                 fits.append(run_numpyro_svi(model, what, config, optimizer, job_key, reference))
@@ -717,14 +758,23 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="seconds-long smoke run (tests)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="output directory")
     parser.add_argument("--models", nargs="+", help="subset of models to run")
     parser.add_argument("--num-steps", type=int, help="override the step budget")
     parser.add_argument("--no-plots", action="store_true")
-    args = parser.parse_args(argv)
+    parser.add_argument("--mesh", choices=distributed.MESHES, help="data-parallel over a mesh")
+    parser.add_argument("--devices", type=int, help="devices of the data mesh (default: all)")
+    parser.add_argument(
+        "--num-samples", type=int, help="K draws per step for every reparam.vi variant"
+    )
+    return parser
+
+
+def _config_from_args(args: argparse.Namespace) -> Config:
+    """The config the flags ask for (--devices alone implies --mesh data, as in vae_mnist)."""
     config = QUICK if args.quick else Config()
     if args.models:
         config = dataclasses.replace(config, models=tuple(args.models))
@@ -732,6 +782,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         config = dataclasses.replace(config, num_steps=args.num_steps)
     if args.no_plots:
         config = dataclasses.replace(config, plots=False)
+    if args.num_samples:
+        replace = lambda v: dataclasses.replace(v, num_samples=args.num_samples)
+        config = dataclasses.replace(
+            config,
+            variants=tuple(map(replace, config.variants)),
+            mixture_extra=tuple(map(replace, config.mixture_extra)),
+        )
+    if args.devices is not None:
+        config = dataclasses.replace(config, mesh=args.mesh or "data", devices=args.devices)
+    elif args.mesh is not None:
+        config = dataclasses.replace(config, mesh=args.mesh)
+    return config
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = _parser().parse_args(argv)
+    config = _config_from_args(args)
     command = "python -m experiments.vi_models " + " ".join(
         argv if argv is not None else sys.argv[1:]
     )

@@ -205,6 +205,43 @@ def state_shardings(tree: PyTree, mesh: Mesh, shard_params: bool = False) -> PyT
     return jax.tree.map(one, tree)
 
 
+def shard_batch(tree: PyTree, mesh: Mesh | None, axis: int = 0) -> PyTree:
+    """Inside `jit`: constrain axis `axis` of every leaf to be split over the data axis (each
+    device computes its slice); a no-op without a mesh, so single-device code is unchanged."""
+    if mesh is None:
+        return tree
+    shardings = jax.tree.map(lambda leaf: batch_sharding(mesh, np.ndim(leaf), axis), tree)
+    return jax.lax.with_sharding_constraint(tree, shardings)
+
+
+def keep_replicated(tree: PyTree, mesh: Mesh | None) -> PyTree:
+    """Inside `jit`: constrain every leaf to be replicated over the mesh (no-op without one)."""
+    if mesh is None:
+        return tree
+    return jax.lax.with_sharding_constraint(tree, jax.tree.map(lambda _: replicated(mesh), tree))
+
+
+def check_divisible(where: str, name: str, size: int, mesh: Mesh | None) -> None:
+    """Raise a clear ValueError unless `size` (of an axis to shard) splits evenly over the mesh."""
+    if mesh is not None and size % mesh.shape[DATA_AXIS] != 0:
+        raise ValueError(
+            f"{where}: `{name}` {size} must be a multiple of the {mesh.shape[DATA_AXIS]} devices "
+            "of the mesh's data axis (it is split over them)"
+        )
+
+
+def mesh_from_flags(mesh: str, devices: int | None, where: str) -> Mesh | None:
+    """The mesh an experiment's `mesh` / `devices` config fields ask for: None for "none", a
+    data mesh over `devices` (None: all) for "data"."""
+    if mesh not in MESHES:
+        raise ValueError(f"{where}: `mesh` must be one of {MESHES}; got {mesh!r}")
+    if mesh == "none":
+        if devices not in (None, 1):
+            raise ValueError(f"{where}: `devices`={devices} needs `mesh`='data'")
+        return None
+    return make_mesh(devices)
+
+
 def put(tree: PyTree, shardings: PyTree) -> PyTree:
     """Place host or device arrays as global arrays with the given shardings.
 

@@ -107,13 +107,17 @@ def adam(
 
 # ---------------------------------------------------------------- step and epoch
 def make_train_step(
-    loss_fn: LossFn, optimizer: optax.GradientTransformation
+    loss_fn: LossFn, optimizer: optax.GradientTransformation, *, with_step: bool = False
 ) -> Callable[[TrainState, Array, Array], tuple[TrainState, Metrics]]:
     """One optimizer step, pure (wrap it in jax.jit, or scan it with `make_train_epoch`).
 
     Args:
-      loss_fn: (params, batch, key) -> (scalar loss, metrics dict of scalars).
+      loss_fn: (params, batch, key) -> (scalar loss, metrics dict of scalars); with
+        `with_step`, (params, batch, key, step) where step is the int32 scalar count of steps
+        taken before this one (traced: schedules inside the loss, e.g. a temperature annealed
+        with the global step, use jnp on it).
       optimizer: an optax transformation.
+      with_step: pass the global step to `loss_fn` as a fourth argument.
 
     Returns:
       train_step(state, batch, key) -> (new state, metrics with "loss" added); the loss sees
@@ -122,8 +126,9 @@ def make_train_step(
 
     def train_step(state: TrainState, batch: Array, key: Array) -> tuple[TrainState, Metrics]:
         step_key = jax.random.fold_in(key, state.step)
+        extra = (state.step,) if with_step else ()
         (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            state.params, batch, step_key
+            state.params, batch, step_key, *extra
         )
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
@@ -139,11 +144,13 @@ def make_train_epoch(
     *,
     mesh: Mesh | None = None,
     shard_params: bool = False,
+    with_step: bool = False,
 ) -> Callable[[TrainState, Array, Array, Any], tuple[TrainState, Metrics]]:
     """One pass over the data as one compiled program.
 
     Args:
-      loss_fn, optimizer: as for `make_train_step`.
+      loss_fn, optimizer, with_step: as for `make_train_step` (with `with_step` the loss also
+        receives the global step, so a schedule inside it continues across epochs and resumes).
       batch_size: examples per step (global: over all devices of the mesh).
       mesh: a `reparam.distributed.make_mesh` mesh: each batch is sharded over its "data" axis
         (batch_size must be a multiple of its size) and the state keeps the sharding of
@@ -166,7 +173,7 @@ def make_train_epoch(
             f"reparam.train.make_train_epoch: `batch_size` {batch_size} must be a multiple of the "
             f"{mesh.shape[distributed.DATA_AXIS]} devices of the mesh's data axis"
         )
-    train_step = make_train_step(loss_fn, optimizer)
+    train_step = make_train_step(loss_fn, optimizer, with_step=with_step)
 
     def constrain(tree: Any, shardings: Any) -> Any:
         return tree if mesh is None else jax.lax.with_sharding_constraint(tree, shardings)
@@ -235,9 +242,13 @@ def chunked_over_samples(
     XLA's memory analysis for the IWAE gradient ("standard" or "stl") of the paper's
     784-200-200-50 model in float32 at batch B: temporaries ≈ 4 bytes · B · (6·d·K +
     2·(H1 + H2 + D)·chunk_size), e.g. 33 MB for K = 2000, chunk 100, B = 10 against 303 MB
-    unchunked (tests/test_large_k.py checks the bound). DReG ("dreg") differentiates through
-    a VJP of `fn` and keeps all K activations even when chunked (325 MB in that example):
-    chunking it needs the chunks inside `reparam.estimators.iwae_surrogate`.
+    unchunked (tests/test_large_k.py checks the bound). DReG ("dreg") is chunked the same way:
+    `reparam.estimators.iwae_surrogate` builds it from two passes of `fn` over the samples (the
+    weights without gradient, then the surrogate), so it keeps one chunk's activations: 33 MB
+    in that example (267 MB unchunked; the earlier VJP form took 325 MB), and 276 MB against
+    standard's 216 MB at K = 5000, chunk 500, B = 20, where a few more (K, B, d) arrays stay
+    (`python -m benchmarks.scaling --gradient-temporaries 2000 10 100`).
+
     Args:
       fn: z (K, ...) -> (K, ...).
       chunk_size: samples per chunk (≥ 1); K ≤ chunk_size calls `fn` once, unchanged.

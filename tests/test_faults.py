@@ -16,7 +16,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import pytest
 
 from experiments import vae_mnist
 from reparam import distributed, train
+from tests import child
 
 ROOT = Path(__file__).resolve().parent.parent
 EPOCHS = 3
@@ -88,13 +88,9 @@ print("RESULT " + json.dumps(out))
 """
 
 
-def _child(mode: str, jobs: list[str], **popen) -> subprocess.Popen:
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    env.pop("XLA_FLAGS", None)
-    command = [sys.executable, "-c", CHILD, str(EPOCHS), mode, *jobs]
-    return subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+def _child(mode: str, jobs: list[str]) -> subprocess.Popen:
+    # Every child of a comparison gets the same flags, so bit-for-bit comparisons are meaningful.
+    return child.popen(["-c", CHILD, str(EPOCHS), mode, *jobs])
 
 
 def _result(process: subprocess.Popen, timeout: float = 240) -> dict:

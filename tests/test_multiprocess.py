@@ -13,21 +13,20 @@ of its own copy), and leave one shared checkpoint and one metrics log.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from reparam import distributed
+from tests import child
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 150  # per attempt; a healthy run takes ~10-20 s on a loaded 2-core machine
 
 
 def _launch(workdir: Path, port: int) -> list[subprocess.CompletedProcess]:
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    env.pop("XLA_FLAGS", None)  # one device per process
+    env = child.env()  # one device per process: no device-count flag
     processes = []
     for process_id in range(2):
         command = [sys.executable, "-m", "experiments.vae_mnist"]

@@ -1,5 +1,10 @@
 """The SAC / REINFORCE Pendulum experiment: `--quick` runs end to end (env steps and updates in
-one jitted scan), writes its report and plot, and produces finite returns of the right count."""
+one jitted scan), writes its report and plot, and produces finite returns of the right count.
+
+The quick run is a subprocess, as a user runs it (float32; this test session enables float64
+globally), with XLA's LLVM backend at -O0: compiling, not running, is most of a quick run's
+time, and -O0 halves it (the same HLO, so the same program up to floating-point contraction).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,13 @@ import json
 import numpy as np
 
 from experiments import sac_pendulum as experiment
+from tests import child
 
 
 def test_quick_run_writes_results_with_finite_returns(tmp_path):
-    code = experiment.main(["--quick", "--out", str(tmp_path), "--no-progress"])
-    assert code == 0
+    child.run(
+        ["-m", "experiments.sac_pendulum", "--quick", "--out", str(tmp_path), "--no-progress"]
+    )
     for name in ("sac_pendulum.json", "sac_pendulum.md", "sac_pendulum_returns.png"):
         assert (tmp_path / name).stat().st_size > 0, name
     record = json.loads((tmp_path / "sac_pendulum.json").read_text())

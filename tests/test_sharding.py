@@ -1,15 +1,15 @@
 """Data parallelism (reparam.distributed + reparam.train with a mesh) on 4 fake CPU devices.
 
 XLA_FLAGS=--xla_force_host_platform_device_count=4 only takes effect before jax is imported, and
-the test process has imported it long ago: the runs happen in one child process, which trains
-the quick VAE on a mesh of 1 device, of 4, and of 4 with sharded parameters, and prints what
-the test checks as one JSON line.
+the test process has imported it long ago: the runs happen in one child process (jax's start-up
+paid once), which trains the quick VAE on a mesh of 1 device, of 4, and of 4 with sharded
+parameters, then the training loops of the other experiments (BNN, SAC / REINFORCE, black-box
+VI) on tiny configs on 1 and on 4 devices, and prints what the test checks as one JSON line.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +20,7 @@ import pytest
 
 from experiments import vae_mnist
 from reparam import distributed
+from tests import child
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,16 +52,61 @@ for name, devices, shard in [("one", 1, False), ("four", 4, False), ("four_shard
         "all_reduce": "all-reduce" in hlo,
         "all_gather": "all-gather" in hlo,
     }
+
+# ---- the other experiments' training loops, on 1 and on 4 devices
+import dataclasses
+import optax
+from experiments import bnn, sac_pendulum, vi_models
+from experiments.models import all_models
+from reparam import distributed
+
+# Where the experiments split arrays: every `distributed.shard_batch` records the sharding XLA's
+# partitioner gave its output (reported while compiling) as (devices, fully replicated).
+seen, current = {}, [None]
+shard_batch = distributed.shard_batch
+
+def recording_shard_batch(tree, mesh, axis=0):
+    tree = shard_batch(tree, mesh, axis)
+    if mesh is not None:
+        name = current[0]
+        record = lambda s: seen.setdefault(name, set()).add(
+            (len(s.device_set), bool(s.is_fully_replicated)))
+        for leaf in jax.tree.leaves(tree):
+            jax.debug.inspect_array_sharding(leaf, callback=record)
+    return tree
+
+distributed.shard_batch = recording_shard_batch
+bnn_tiny = bnn.Config.quick(digits_hidden=(16,), digits_epochs=2, digits_batch=64)
+sac_tiny = sac_pendulum.Config.quick(total_steps=200, chunk_steps=200, learning_starts=170,
+                                     batch_size=16, hidden=(16,), eval_episodes=0)
+vi_tiny = dataclasses.replace(vi_models.QUICK, num_steps=40, window=20)
+variant = vi_models.Variant("mean_field", "stl", num_samples=4, dirichlet_weights=True)
+for devices in (1, 4):
+    mesh = distributed.make_mesh(devices)
+    current[0] = f"bnn{devices}"
+    # (The regression's full batch goes through the same `shard_batch`: not run here, to save
+    # two compilations per mesh.)
+    digits = bnn.run_digits(bnn_tiny, False, mesh, predict=False)["curves"]
+    current[0] = f"sac{devices}"
+    sac = sac_pendulum.run_sac(sac_tiny, 0, False, mesh, trace=True)["trace"]
+    # (REINFORCE's environments go through the same `shard_batch`: not run here, to save its
+    # compilations.)
+    current[0] = f"vi{devices}"
+    fit = vi_models.fit_variant(all_models()["gaussian_mixture"], variant, vi_tiny,
+                                optax.adam(1e-2), jax.random.key(0), False, mesh)
+    updates = slice(sac_tiny.learning_starts, None)
+    out[f"experiments{devices}"] = {
+        "bnn": [digits[k] for k in ("bayes_loss", "bayes_kl", "det_loss")],
+        "sac": [sac["critic_loss"][updates].tolist(), sac["actor_loss"][updates].tolist()],
+        "vi": [np.asarray(fit.trace).tolist()],
+    }
+out["seen"] = {name: sorted(kinds) for name, kinds in seen.items()}
 print("RESULT " + json.dumps(out))
 """
 
 
 def _run_child(tmp_path: Path, code: str, devices: int = 4, timeout: float = 240) -> dict:
-    env = {
-        **os.environ,
-        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
-        "JAX_PLATFORMS": "cpu",
-    }
+    env = child.env(XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
     proc = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path)],
         cwd=ROOT,
@@ -107,6 +153,53 @@ def test_sharded_parameters_give_the_same_losses(runs):
     assert any("'data'" in spec for spec in sharded["specs"]), sharded["specs"]
     assert sharded["all_gather"]  # sharded parameters are gathered for the matmuls
     np.testing.assert_allclose(sharded["losses"], runs["one"]["losses"], rtol=2e-5)
+
+
+@pytest.mark.parametrize("experiment", ["bnn", "sac", "vi"])
+def test_experiments_give_the_same_losses_on_one_and_four_devices(runs, experiment):
+    one, four = runs["experiments1"][experiment], runs["experiments4"][experiment]
+    for a, b in zip(one, four, strict=True):
+        assert len(a) == len(b) > 1
+        # Same data, same noise; only float32 sums across devices reorder (SAC's actor loss
+        # is a difference of two similar terms, hence the absolute tolerance).
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4)
+        assert np.all(np.isfinite(a))
+
+
+@pytest.mark.parametrize("experiment", ["bnn", "sac", "vi"])
+def test_experiments_really_split_their_batches(runs, experiment):
+    # On 4 devices every array the experiment shards (BNN: the digits minibatches;
+    # SAC: the replay minibatches; VI: the K draws) is split over all
+    # four, as compiled; the same code on a 1-device mesh keeps them whole.
+    assert runs["seen"][f"{experiment}4"] == [[4, False]]
+    assert runs["seen"][f"{experiment}1"] == [[1, True]]
+
+
+def test_experiment_flags_choose_the_mesh():
+    from experiments import bnn, sac_pendulum, vi_models
+
+    for module in (bnn, sac_pendulum, vi_models):
+        parse = lambda flags, m=module: m._config_from_args(m._parser().parse_args(flags))
+        assert (parse([]).mesh, parse([]).devices) == ("none", None)
+        assert (parse(["--devices", "4"]).mesh, parse(["--devices", "4"]).devices) == ("data", 4)
+        assert parse(["--mesh", "data"]).mesh == "data"
+    vi_config = vi_models._config_from_args(
+        vi_models._parser().parse_args(["--quick", "--num-samples", "4"])
+    )
+    assert {v.num_samples for v in vi_config.mixture_extra} == {4}
+    with pytest.raises(ValueError, match="`mesh` must be one of"):
+        bnn.Config(mesh="model")
+
+
+def test_unsplittable_sizes_are_clear_errors():
+    mesh = type("FakeMesh", (), {"shape": {"data": 4}})()
+    with pytest.raises(ValueError, match="`num_samples` 6 must be a multiple of the 4 devices"):
+        distributed.check_divisible("reparam.vi.fit", "num_samples", 6, mesh)
+    distributed.check_divisible("reparam.vi.fit", "num_samples", 8, mesh)
+    distributed.check_divisible("reparam.vi.fit", "num_samples", 6, None)
+    with pytest.raises(ValueError, match="`devices`=4 needs `mesh`='data'"):
+        distributed.mesh_from_flags("none", 4, "experiments.bnn")
+    assert distributed.mesh_from_flags("none", None, "experiments.bnn") is None
 
 
 def test_command_line_flags_choose_the_mesh():

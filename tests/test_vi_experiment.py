@@ -7,10 +7,6 @@ user runs it (this test session enables both globally), and the CLI is what gets
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +14,7 @@ import pytest
 pytest.importorskip("numpyro")
 
 from experiments.models import all_models
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests import child
 
 # A point inside every model's support, away from the initial values.
 POINTS = {
@@ -76,18 +71,8 @@ def test_quantities_are_the_same_for_both_eight_schools_parameterizations():
 
 
 def test_quick_run_writes_tables_plots_and_reference(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
-    # No x64: the experiment runs in float32, as NumPyro does by default.
-    env.pop("JAX_ENABLE_X64", None)
-    completed = subprocess.run(
-        [sys.executable, "-m", "experiments.vi_models", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    # In float32 (a child process), as NumPyro runs by default.
+    child.run(["-m", "experiments.vi_models", "--quick", "--out", str(tmp_path)])
     report = (tmp_path / "vi_models.md").read_text()
     results = json.loads((tmp_path / "vi_models.json").read_text())
     assert "--quick" in report and "max split R-hat" in report

@@ -1,0 +1,52 @@
+"""Child Python processes for the tests: experiments run as users run them, and runs that need a
+fresh jax (fake device counts, several processes, SIGKILL).
+
+A child gets the test session's environment (tests/conftest.py puts XLA's LLVM backend at -O0
+there: these short runs are mostly compilation, which -O0 makes cheaper, and the HLO is the
+same) on the CPU backend, with matplotlib's Agg backend and without the session's float64
+switch: experiments run in float32, as users run them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def env(**extra: str) -> dict[str, str]:
+    """The child's environment; `XLA_FLAGS` in `extra` is added to the session's flags."""
+    base = {**os.environ, "JAX_PLATFORMS": "cpu", "MPLBACKEND": "Agg"}
+    base.pop("JAX_ENABLE_X64", None)
+    if "XLA_FLAGS" in extra:
+        extra["XLA_FLAGS"] = f"{base.get('XLA_FLAGS', '')} {extra['XLA_FLAGS']}".strip()
+    return {**base, **extra}
+
+
+def run(args: list[str], timeout: float = 600, **extra_env: str) -> subprocess.CompletedProcess:
+    """Run `python ARGS` in the repository root; assert that it exits 0 (stderr's tail if not)."""
+    completed = subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env(**extra_env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert completed.returncode == 0, f"python {' '.join(args)}:\n{completed.stderr[-3000:]}"
+    return completed
+
+
+def popen(args: list[str], **extra_env: str) -> subprocess.Popen:
+    """Start `python ARGS` in the repository root with pipes for stdout and stderr."""
+    return subprocess.Popen(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env(**extra_env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
