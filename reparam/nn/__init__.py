@@ -4,12 +4,14 @@ Modules hold no RNG state: every random draw takes a key passed in by the caller
 the core (`reparam.normal`, `reparam.estimators`), so a model is a pure function of
 (params, key, x). `reparam.nn.vae`: encoders, decoders, `VAE`, `IWAE`; `reparam.nn.bayesian`:
 Bayesian layers (Bayes by Backprop, local reparameterization, Flipout); `reparam.nn.policy`:
-tanh-Gaussian policy and critics for SAC.
+tanh-Gaussian policy and critics for SAC; `reparam.nn.categorical_vae`: the categorical-latent VAE
+of Jang et al. (2017) (its objectives are in `reparam.discrete_vae`).
 """
 
 from __future__ import annotations
 
 from reparam.nn.bayesian import MLP, BayesianDense, BayesianMLP
+from reparam.nn.categorical_vae import CategoricalMLPEncoder, CategoricalVAE, categorical_vae
 from reparam.nn.policy import TanhGaussianPolicy, TwinQ, ValueNetwork
 from reparam.nn.vae import (
     IWAE,
@@ -28,9 +30,12 @@ __all__ = [
     "BayesianMLP",
     "BernoulliConvDecoder",
     "BernoulliMLPDecoder",
+    "CategoricalMLPEncoder",
+    "CategoricalVAE",
     "GaussianConvEncoder",
     "GaussianMLPEncoder",
     "TanhGaussianPolicy",
     "TwinQ",
     "ValueNetwork",
+    "categorical_vae",
 ]
