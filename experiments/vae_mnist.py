@@ -475,20 +475,6 @@ def train_and_evaluate(
     return results
 
 
-def resolve_checkpoint(path: str | Path) -> tuple[Path, int | None]:
-    """A workdir, its checkpoints/ folder, or one checkpoint folder -> (checkpoints dir, epoch)."""
-    from reparam.train import CheckpointError
-
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint path {path} does not exist")
-    if (path / "checkpoints").is_dir():
-        return path / "checkpoints", None
-    if path.name.isdigit() and (path / "state").exists():
-        return path.parent, int(path.name)
-    return path, None
-
-
 def evaluate_checkpoint(
     checkpoint: str | Path,
     *,
@@ -497,25 +483,17 @@ def evaluate_checkpoint(
     num_samples: int | None = None,
     examples: int | None = None,
 ) -> dict:
-    """Evaluate a saved run (see `resolve_checkpoint`) on `split`; returns evaluate_state's dict."""
-    import orbax.checkpoint as ocp
+    """Evaluate a saved run (a workdir or checkpoint folder, see
+    `reparam.train.open_checkpoint`) on `split`; returns evaluate_state's dict."""
+    from reparam.train import CheckpointError, _first_line, open_checkpoint
 
-    from reparam.train import Checkpointer, CheckpointError, _first_line
-
-    directory, epoch = resolve_checkpoint(checkpoint)
-    checkpointer = Checkpointer(directory, create=False)
-    epoch = checkpointer.latest() if epoch is None else epoch
-    if epoch is None:
-        raise CheckpointError(f"no checkpoint found in {checkpointer.directory}")
+    checkpointer, epoch, meta = open_checkpoint(checkpoint)
     try:
-        meta = checkpointer._manager.restore(
-            epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore())
-        )["meta"]
         config = Config.from_json(meta["config"])
     except Exception as error:
         raise CheckpointError(
-            f"cannot read the metadata of checkpoint {epoch} in {checkpointer.directory}: "
-            f"{_first_line(error)}"
+            f"checkpoint {epoch} in {checkpointer.directory} does not hold this experiment's "
+            f"config: {_first_line(error)}"
         ) from error
     overrides: dict[str, Any] = {"eval_examples": examples}
     if data_dir is not None:
@@ -525,7 +503,7 @@ def evaluate_checkpoint(
     state, _ = checkpointer.restore(run.state, epoch)
     checkpointer.close()
     results = evaluate_state(run, state.params, split, num_samples)
-    results.update({"checkpoint": str(directory / str(epoch)), "epochs": epoch})
+    results.update({"checkpoint": str(checkpointer.directory / str(epoch)), "epochs": epoch})
     return results
 
 

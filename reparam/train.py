@@ -372,6 +372,27 @@ class Checkpointer:
             ) from error
         return state, dict(meta)
 
+    def restore_meta(self, epoch: int) -> dict:
+        """The JSON metadata saved with checkpoint `epoch` (e.g. the run's config), without its
+        arrays: what a caller needs to rebuild the state's structure before `restore`.
+
+        Raises:
+          CheckpointError: the metadata cannot be read (names the checkpoint).
+        """
+        ocp = self._ocp
+        try:
+            meta = self._manager.restore(
+                epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore())
+            )["meta"]
+            if meta is None:
+                raise ValueError("its metadata (meta) is missing")
+        except Exception as error:
+            raise CheckpointError(
+                f"cannot read the metadata of checkpoint {epoch} in {self.directory}: "
+                f"{_first_line(error)}"
+            ) from error
+        return dict(meta)
+
     def restore_latest_valid(self, template: TrainState) -> tuple[TrainState, dict] | None:
         """Restore the newest checkpoint that reads back intact; None if there is none at all.
 
@@ -423,6 +444,31 @@ class Checkpointer:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+def open_checkpoint(path: str | os.PathLike) -> tuple[Checkpointer, int, dict]:
+    """Open a saved run for reading: `path` is a workdir, its checkpoints/ folder, or one
+    checkpoint's folder (checkpoints/<epoch>).
+
+    Returns:
+      (the Checkpointer, the epoch: the one named or else the latest, that epoch's metadata).
+
+    Raises:
+      CheckpointError: the path does not exist, holds no checkpoint, or its metadata is unreadable.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint path {path} does not exist")
+    epoch = None
+    if (path / "checkpoints").is_dir():
+        path = path / "checkpoints"
+    elif path.name.isdigit() and (path / "state").exists():
+        path, epoch = path.parent, int(path.name)
+    checkpointer = Checkpointer(path, create=False)
+    epoch = checkpointer.latest() if epoch is None else epoch
+    if epoch is None:
+        raise CheckpointError(f"no checkpoint found in {checkpointer.directory}")
+    return checkpointer, epoch, checkpointer.restore_meta(epoch)
 
 
 def _first_line(error: BaseException, limit: int = 200) -> str:

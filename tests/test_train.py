@@ -188,3 +188,16 @@ def test_restore_from_an_empty_directory_names_it(tmp_path):
         train.Checkpointer(tmp_path).restore(_tiny().state)
     with pytest.raises(train.CheckpointError, match="does not exist"):
         train.Checkpointer(tmp_path / "nowhere", create=False)
+
+
+def test_open_checkpoint_accepts_a_workdir_or_one_checkpoint(tmp_path):
+    _fit(_tiny(), tmp_path, 2)
+    _, epoch, meta = train.open_checkpoint(tmp_path)
+    assert epoch == 2 and meta["epoch"] == 2
+    _, epoch, meta = train.open_checkpoint(tmp_path / "checkpoints" / "1")
+    assert epoch == 1 and meta["epoch"] == 1
+    with pytest.raises(train.CheckpointError, match="does not exist"):
+        train.open_checkpoint(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(train.CheckpointError, match="no checkpoint found"):
+        train.open_checkpoint(tmp_path / "empty")
