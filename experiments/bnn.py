@@ -706,19 +706,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="runs/bnn", help="output directory")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--mesh", choices=distributed.MESHES, help="data-parallel over a mesh")
-    parser.add_argument("--devices", type=int, help="devices of the data mesh (default: all)")
+    distributed.add_mesh_flags(parser)
     return parser
 
 
 def _config_from_args(args: argparse.Namespace) -> Config:
     """The config the flags ask for (--devices alone implies --mesh data, as in vae_mnist)."""
     overrides: dict[str, Any] = {} if args.seed is None else {"seed": args.seed}
-    if args.devices is not None:
-        overrides["devices"] = args.devices
-        overrides["mesh"] = args.mesh or "data"
-    elif args.mesh is not None:
-        overrides["mesh"] = args.mesh
+    overrides.update(distributed.mesh_overrides(args.mesh, args.devices))
     return Config.quick(**overrides) if args.quick else Config(**overrides)
 
 

@@ -576,8 +576,7 @@ def _parser() -> argparse.ArgumentParser:
         "--reinforce-envs", type=int, help="REINFORCE's parallel environments per update"
     )
     parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--mesh", choices=distributed.MESHES, help="data-parallel over a mesh")
-    parser.add_argument("--devices", type=int, help="devices of the data mesh (default: all)")
+    distributed.add_mesh_flags(parser)
     return parser
 
 
@@ -592,11 +591,7 @@ def _config_from_args(args: argparse.Namespace) -> Config:
         overrides["run_reinforce"] = False
     if args.reinforce_envs is not None:
         overrides["reinforce_envs"] = args.reinforce_envs
-    if args.devices is not None:
-        overrides["devices"] = args.devices
-        overrides["mesh"] = args.mesh or "data"
-    elif args.mesh is not None:
-        overrides["mesh"] = args.mesh
+    overrides.update(distributed.mesh_overrides(args.mesh, args.devices))
     return Config.quick(**overrides) if args.quick else Config(**overrides)
 
 

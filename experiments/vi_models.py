@@ -765,8 +765,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--models", nargs="+", help="subset of models to run")
     parser.add_argument("--num-steps", type=int, help="override the step budget")
     parser.add_argument("--no-plots", action="store_true")
-    parser.add_argument("--mesh", choices=distributed.MESHES, help="data-parallel over a mesh")
-    parser.add_argument("--devices", type=int, help="devices of the data mesh (default: all)")
+    distributed.add_mesh_flags(parser)
     parser.add_argument(
         "--num-samples", type=int, help="K draws per step for every reparam.vi variant"
     )
@@ -789,10 +788,7 @@ def _config_from_args(args: argparse.Namespace) -> Config:
             variants=tuple(map(replace, config.variants)),
             mixture_extra=tuple(map(replace, config.mixture_extra)),
         )
-    if args.devices is not None:
-        config = dataclasses.replace(config, mesh=args.mesh or "data", devices=args.devices)
-    elif args.mesh is not None:
-        config = dataclasses.replace(config, mesh=args.mesh)
+    config = dataclasses.replace(config, **distributed.mesh_overrides(args.mesh, args.devices))
     return config
 
 

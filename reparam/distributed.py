@@ -230,6 +230,20 @@ def check_divisible(where: str, name: str, size: int, mesh: Mesh | None) -> None
         )
 
 
+def add_mesh_flags(parser: Any) -> None:
+    """Add an experiment's `--mesh {none,data}` and `--devices N` to an argparse parser."""
+    parser.add_argument("--mesh", choices=MESHES, help="data-parallel over a device mesh")
+    parser.add_argument("--devices", type=int, help="devices of the data mesh (default: all)")
+
+
+def mesh_overrides(mesh: str | None, devices: int | None) -> dict[str, Any]:
+    """Config overrides (fields `mesh`, `devices`) for those flags; --devices alone implies
+    --mesh data."""
+    if devices is not None:
+        return {"mesh": mesh or "data", "devices": devices}
+    return {} if mesh is None else {"mesh": mesh}
+
+
 def mesh_from_flags(mesh: str, devices: int | None, where: str) -> Mesh | None:
     """The mesh an experiment's `mesh` / `devices` config fields ask for: None for "none", a
     data mesh over `devices` (None: all) for "data"."""
