@@ -91,8 +91,7 @@ class Config:
     devices: int | None = None
 
     def __post_init__(self) -> None:
-        if self.mesh not in distributed.MESHES:
-            raise ValueError(f"`mesh` must be one of {distributed.MESHES}; got {self.mesh!r}")
+        distributed.check_mesh_choice("experiments.sac_pendulum.Config", self.mesh)
 
     @staticmethod
     def quick(**overrides: Any) -> Config:

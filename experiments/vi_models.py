@@ -135,8 +135,7 @@ class Config:
     devices: int | None = None
 
     def __post_init__(self) -> None:
-        if self.mesh not in distributed.MESHES:
-            raise ValueError(f"`mesh` must be one of {distributed.MESHES}; got {self.mesh!r}")
+        distributed.check_mesh_choice("experiments.vi_models.Config", self.mesh)
 
 
 # Every stage once, on the model that exercises the Dirichlet factor: compile-dominated.

@@ -244,11 +244,16 @@ def mesh_overrides(mesh: str | None, devices: int | None) -> dict[str, Any]:
     return {} if mesh is None else {"mesh": mesh}
 
 
+def check_mesh_choice(where: str, mesh: str) -> None:
+    """Raise a clear ValueError unless `mesh` is one of MESHES (an experiment config's field)."""
+    if mesh not in MESHES:
+        raise ValueError(f"{where}: `mesh` must be one of {MESHES}; got {mesh!r}")
+
+
 def mesh_from_flags(mesh: str, devices: int | None, where: str) -> Mesh | None:
     """The mesh an experiment's `mesh` / `devices` config fields ask for: None for "none", a
     data mesh over `devices` (None: all) for "data"."""
-    if mesh not in MESHES:
-        raise ValueError(f"{where}: `mesh` must be one of {MESHES}; got {mesh!r}")
+    check_mesh_choice(where, mesh)
     if mesh == "none":
         if devices not in (None, 1):
             raise ValueError(f"{where}: `devices`={devices} needs `mesh`='data'")
