@@ -32,7 +32,6 @@ as its last line. `--quick` is a seconds-long run on the embedded 8x8 digits.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import json
 import sys
@@ -43,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from experiments import runs
 from reparam import data as data_lib
 
 ESTIMATORS = ("gumbel_softmax", "straight_through", "score_function", "rebar", "relax")
@@ -56,7 +56,7 @@ LABELS = {
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(runs.JsonConfig):
     """One run. Defaults follow Jang et al. (2017); `quick()` is the variant the tests run."""
 
     dataset: str = "mnist"  # "mnist" (files in data_dir) or "digits" (embedded)
@@ -137,25 +137,8 @@ class Config:
     def name(self) -> str:
         return LABELS[self.estimator]
 
-    def to_json(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @staticmethod
-    def from_json(record: dict) -> Config:
-        fields = {f.name for f in dataclasses.fields(Config)}
-        record = {k: v for k, v in record.items() if k in fields}
-        if "hidden" in record:
-            record["hidden"] = tuple(record["hidden"])
-        return Config(**record)
-
 
 # ---------------------------------------------------------------- model and loss
-def output_bias(train: np.ndarray) -> list[float]:
-    """Logit of the training pixels' mean (clipped): the decoder starts at the pixel marginals."""
-    mean = np.clip(train.mean(axis=0), 1e-3, 1 - 1e-3)
-    return np.log(mean / (1 - mean)).astype(np.float32).tolist()
-
-
 def residual_network(config: Config):
     """RELAX's learned part r_ψ(z): an MLP over the flattened continuous z, one value each."""
     import flax.linen as nn
@@ -202,7 +185,7 @@ def setup(config: Config, require_test: bool = False) -> Run:
         config.categories,
         config.hidden,
         config.activation,
-        output_bias(dataset.train),
+        runs.output_bias(dataset.train),
     )
     key = jax.random.key(config.seed)
     init_key, residual_key, run_key = (jax.random.fold_in(key, i) for i in range(3))
@@ -354,90 +337,20 @@ def evaluate_state(run: Run, params, split: str = "valid", num_samples: int | No
     }
 
 
-def _records(workdir: Path) -> list[dict]:
-    lines = (Path(workdir) / "metrics.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines if line]
-
-
-def plot_curves(metrics_path: Path, out: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    records = _records(metrics_path.parent)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([r["epoch"] for r in records], [-r["objective"] for r in records], label="train")
-    evals = [r for r in records if "valid_elbo" in r]
-    if evals:
-        ax.plot(
-            [r["epoch"] for r in evals],
-            [-r["valid_elbo"] for r in evals],
-            "o-",
-            label="valid −ELBO (discrete)",
-        )
-    ax.set_xlabel("epoch (passes)")
-    ax.set_ylabel("nats")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out, dpi=80)
-    plt.close(fig)
-
-
 def plot_comparison(workdirs: list[Path], out: Path, top: float | None = None) -> None:
-    """Validation −ELBO (discrete) against passes and against wall-clock, one line per run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for workdir in workdirs:
-        workdir = Path(workdir)
-        config = Config.from_json(json.loads((workdir / "config.json").read_text()))
-        records = _records(workdir)
-        seconds = np.cumsum([r["seconds"] for r in records])
-        evals = [(r, s) for r, s in zip(records, seconds, strict=True) if "valid_elbo" in r]
-        label = f"{config.name} ({workdir.name})"
-        axes[0].plot(
-            [r["epoch"] for r, _ in evals], [-r["valid_elbo"] for r, _ in evals], label=label
-        )
-        axes[1].plot([s / 60 for _, s in evals], [-r["valid_elbo"] for r, _ in evals], label=label)
-    for ax, xlabel in zip(axes, ("passes over the training set", "training minutes"), strict=True):
-        ax.set_xlabel(xlabel)
-        ax.set_xscale("log")
-        ax.set_ylabel("validation −ELBO (nats, discrete codes)")
-        if top is not None:
-            ax.set_ylim(top=top)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out, dpi=80)
-    plt.close(fig)
-
-
-def _grid(images: np.ndarray, rows: int, cols: int, shape: tuple[int, int]) -> np.ndarray:
-    h, w = shape
-    canvas = np.full((rows * (h + 1) - 1, cols * (w + 1) - 1), 0.25)  # grey gutters
-    for i, image in enumerate(images[: rows * cols]):
-        r, c = divmod(i, cols)
-        canvas[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = image.reshape(h, w)
-    return canvas
+    """Validation −ELBO (discrete) against passes and against training minutes, one line per run."""
+    labels = [f"{runs.read_config(w, Config).name} ({Path(w).name})" for w in workdirs]
+    ylabel = "validation −ELBO (nats, discrete codes)"
+    runs.plot_comparison(workdirs, out, labels, "valid_elbo", ylabel, top)
 
 
 def plot_samples_and_reconstructions(run: Run, params, workdir: Path) -> None:
     import jax
     import jax.numpy as jnp
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     from reparam import nn as rnn
 
-    config, shape, model = run.config, run.dataset.image_shape, run.model
+    config, model = run.config, run.model
     key = jax.random.fold_in(jax.random.key(config.seed), 2000)
     # Codes from the uniform prior, one category per latent.
     index = jax.random.randint(key, (64, config.latents), 0, config.categories)
@@ -447,24 +360,15 @@ def plot_samples_and_reconstructions(run: Run, params, workdir: Path) -> None:
     logits = model.apply(params["model"], jnp.asarray(x), method=rnn.CategoricalVAE.encode)
     mode = jax.nn.one_hot(jnp.argmax(logits, -1), config.categories, dtype=jnp.float32)
     recon = jax.nn.sigmoid(model.apply(params["model"], mode, method=rnn.CategoricalVAE.decode))
-    recon = np.asarray(recon)
-    for name, images, rows, cols, title in (
-        ("samples.png", np.asarray(means), 8, 8, "Bernoulli means of p(x|z), z ~ uniform prior"),
-        (
-            "reconstructions.png",
-            np.concatenate([x[:16], recon[:16], x[16:32], recon[16:32]]),
-            4,
-            16,
-            "validation images (rows 1, 3) and reconstructions at the mode of q (rows 2, 4)",
-        ),
-    ):
-        fig, ax = plt.subplots(figsize=(cols * 0.6 + 0.4, rows * 0.6 + 0.6))
-        ax.imshow(_grid(images, rows, cols, shape), cmap="gray_r", vmin=0, vmax=1)
-        ax.set_axis_off()
-        ax.set_title(title, fontsize=8)
-        fig.tight_layout()
-        fig.savefig(workdir / name, dpi=80)
-        plt.close(fig)
+    runs.save_samples_and_reconstructions(
+        workdir,
+        run.dataset.image_shape,
+        np.asarray(means),
+        x,
+        np.asarray(recon),
+        "Bernoulli means of p(x|z), z ~ uniform prior",
+        "validation images (rows 1, 3) and reconstructions at the mode of q (rows 2, 4)",
+    )
 
 
 # ---------------------------------------------------------------- the commands
@@ -485,13 +389,9 @@ def train_and_evaluate(
     """
     import jax
 
-    from reparam import distributed, evaluate, train
+    from reparam import distributed, evaluate
 
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
     run = setup(config)
-    if distributed.is_primary():
-        (workdir / "config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")
     valid_subset = run.dataset.valid[: config.eval_subset]
     eval_key = jax.random.fold_in(jax.random.key(config.seed), 3000)
     elbo_fn = _elbo_fn(run)  # compiled once; parameters are an argument
@@ -500,82 +400,33 @@ def train_and_evaluate(
         bound = functools.partial(elbo_fn, state.params)
         return {"valid_elbo": evaluate.mean_bound(eval_key, valid_subset, bound, jit=False)}
 
-    tic, cpu_tic = time.perf_counter(), time.process_time()
-    result = train.fit(
-        run.state,
-        run.train_epoch,
-        run.dataset.train,
-        run.key,
-        num_epochs=config.epochs,
-        workdir=workdir,
-        checkpoint_every=config.checkpoint_every,
-        keep_checkpoints=config.keep_checkpoints,
-        resume=resume,
-        max_minutes=config.max_minutes,
-        evaluate=validation,
-        eval_every=config.eval_every,
-        meta={"config": config.to_json()},
-        progress=progress,
-        on_epoch_end=on_epoch_end,
-        mesh=run.mesh,
+    result, results = runs.train_in_workdir(
+        run, workdir, validation, resume=resume, progress=progress, on_epoch_end=on_epoch_end
     )
-    records = _records(workdir)
-    results = {
-        "name": config.name,
-        "estimator": config.estimator,
-        "status": result.status,
-        "epochs": result.epoch,
-        "steps": int(result.state.step),
-        "train_seconds_this_call": time.perf_counter() - tic,
-        "train_cpu_seconds_this_call": time.process_time() - cpu_tic,
-        # Epoch times only (compilation of the first epoch included; evaluations excluded).
-        "train_epoch_seconds_total": float(sum(r["seconds"] for r in records)),
-        "final_temperature": records[-1].get("temperature") if records else None,
-        "devices": [str(d) for d in jax.devices()],
-        "mesh_devices": 1 if run.mesh is None else run.mesh.size,
-    }
+    records = runs.read_metrics(workdir)
+    results["estimator"] = config.estimator
+    results["final_temperature"] = records[-1].get("temperature") if records else None
     if not distributed.is_primary():
         return results
-    params = result.state.params
-    plot_curves(workdir / "metrics.jsonl", workdir / "curves.png", config.name)
-    plot_samples_and_reconstructions(run, params, workdir)
-    if final_eval and result.status != "interrupted":
-        cpu_tic = time.process_time()
-        results.update(evaluate_state(run, params, "valid"))
-        results["eval_cpu_seconds"] = time.process_time() - cpu_tic
-    (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    return results
+    workdir = Path(workdir)
+
+    def plot(params):
+        valid_label = "valid −ELBO (discrete)"
+        runs.plot_curves(
+            workdir, workdir / "curves.png", config.name, "objective", "valid_elbo", valid_label
+        )
+        plot_samples_and_reconstructions(run, params, workdir)
+
+    evaluate_valid = lambda params: evaluate_state(run, params, "valid")
+    final = final_eval and result.status != "interrupted"
+    return runs.finish_run(
+        workdir, results, result.state.params, plot=plot, evaluate=evaluate_valid if final else None
+    )
 
 
-def evaluate_checkpoint(
-    checkpoint: str | Path,
-    *,
-    data_dir: str | None = None,
-    split: str = "valid",
-    num_samples: int | None = None,
-    examples: int | None = None,
-) -> dict:
-    """Evaluate a saved run on `split`; returns evaluate_state's dict."""
-    from reparam.train import CheckpointError, _first_line, open_checkpoint
-
-    checkpointer, epoch, meta = open_checkpoint(checkpoint)
-    try:
-        config = Config.from_json(meta["config"])
-    except Exception as error:
-        raise CheckpointError(
-            f"checkpoint {epoch} in {checkpointer.directory} does not hold this experiment's "
-            f"config: {_first_line(error)}"
-        ) from error
-    overrides: dict[str, Any] = {"eval_examples": examples}
-    if data_dir is not None:
-        overrides["data_dir"] = str(data_dir)
-    config = dataclasses.replace(config, **overrides)
-    run = setup(config, require_test=split == "test")
-    state, _ = checkpointer.restore(run.state, epoch)
-    checkpointer.close()
-    results = evaluate_state(run, state.params, split, num_samples)
-    results.update({"checkpoint": str(checkpointer.directory / str(epoch)), "epochs": epoch})
-    return results
+def evaluate_checkpoint(checkpoint: str | Path, **options: Any) -> dict:
+    """Evaluate a saved run on `split` (see `runs.evaluate_checkpoint` for the options)."""
+    return runs.evaluate_checkpoint(checkpoint, Config, setup, evaluate_state, **options)
 
 
 def summarize(workdirs: list[Path]) -> list[dict]:
@@ -583,9 +434,9 @@ def summarize(workdirs: list[Path]) -> list[dict]:
     rows = []
     for workdir in workdirs:
         workdir = Path(workdir)
-        config = Config.from_json(json.loads((workdir / "config.json").read_text()))
+        config = runs.read_config(workdir, Config)
         results = json.loads((workdir / "results.json").read_text())
-        evals = [r for r in _records(workdir) if "valid_elbo" in r]
+        evals = [r for r in runs.read_metrics(workdir) if "valid_elbo" in r]
         best = min(evals, key=lambda r: -r["valid_elbo"]) if evals else None
         rows.append(
             {
@@ -707,60 +558,41 @@ def main(argv: list[str] | None = None) -> int:
         import jax
 
         jax.config.update("jax_platforms", args.device)
-    from reparam.data import DataError
-    from reparam.train import CheckpointError
+    return runs.run_command(lambda: _command(args))
 
-    try:
-        if args.command == "train":
-            config = _config_from_args(args)
-            workdir = Path(args.workdir)
-            print(f"{config.name} on {config.dataset}: writing to {workdir.resolve()}", flush=True)
-            results = train_and_evaluate(
-                config,
-                workdir,
-                resume=args.resume,
-                progress=not args.no_progress,
-                final_eval=not args.no_eval,
-            )
-            print(json.dumps({k: v for k, v in results.items() if k != "devices"}, indent=2))
-            if results["status"] == "interrupted":
-                print(f"interrupted: checkpoint saved in {workdir.resolve() / 'checkpoints'}")
-                return 130
-            print(f"metrics, checkpoints and plots in {workdir.resolve()}")
-            return 0
-        if args.command == "table":
-            rows = summarize([Path(w) for w in args.workdirs])
-            if args.json:
-                Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
-            print(markdown_table(rows))
-            return 0
-        if args.command == "compare":
-            plot_comparison([Path(w) for w in args.workdirs], Path(args.out), args.top)
-            print(f"wrote {args.out}")
-            return 0
-        results = evaluate_checkpoint(
-            args.checkpoint,
-            data_dir=args.data_dir,
-            split=args.split,
-            num_samples=args.k,
-            examples=args.examples,
+
+def _command(args: argparse.Namespace) -> int:
+    if args.command == "train":
+        config = _config_from_args(args)
+        workdir = Path(args.workdir)
+        print(f"{config.name} on {config.dataset}: writing to {workdir.resolve()}", flush=True)
+        results = train_and_evaluate(
+            config,
+            workdir,
+            resume=args.resume,
+            progress=not args.no_progress,
+            final_eval=not args.no_eval,
         )
-        names = (
-            "checkpoint",
-            "epochs",
-            "examples",
-            "neg_elbo",
-            "relaxed_neg_objective",
-            "nll_stderr",
-        )
-        for name in names:
-            print(f"{name}: {results[name]}")
-        print(f"importance-sampled NLL on {results['split']} (K={results['nll_samples']}), nats:")
-        print(f"{results['nll']:.4f}")
+        return runs.report_training(results, workdir)
+    if args.command == "table":
+        rows = summarize([Path(w) for w in args.workdirs])
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+        print(markdown_table(rows))
         return 0
-    except (FileNotFoundError, DataError, CheckpointError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    if args.command == "compare":
+        plot_comparison([Path(w) for w in args.workdirs], Path(args.out), args.top)
+        print(f"wrote {args.out}")
+        return 0
+    results = evaluate_checkpoint(
+        args.checkpoint,
+        data_dir=args.data_dir,
+        split=args.split,
+        num_samples=args.k,
+        examples=args.examples,
+    )
+    fields = ("checkpoint", "epochs", "examples", "neg_elbo", "relaxed_neg_objective", "nll_stderr")
+    return runs.report_evaluation(results, fields)
 
 
 if __name__ == "__main__":

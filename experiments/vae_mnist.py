@@ -31,9 +31,7 @@ schedule is 3^i passes at learning rate 1e-3·10^(−i/7), i = 0..7 (3280 passes
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -42,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from experiments import runs
 from reparam import data as data_lib
 
 MODELS = ("vae", "iwae")
@@ -49,7 +48,7 @@ GRADIENTS = ("standard", "stl", "dreg")
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(runs.JsonConfig):
     """One run. Defaults are the paper's; `quick()` is the seconds-long variant the tests run."""
 
     dataset: str = "mnist"  # "mnist" (files in data_dir) or "digits" (embedded)
@@ -120,17 +119,6 @@ class Config:
         label = "VAE" if self.model == "vae" else f"IWAE-{self.k}"
         return f"{label} ({self.grad})"
 
-    def to_json(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @staticmethod
-    def from_json(record: dict) -> Config:
-        fields = {f.name for f in dataclasses.fields(Config)}
-        record = {k: v for k, v in record.items() if k in fields}
-        if "hidden" in record:
-            record["hidden"] = tuple(record["hidden"])
-        return Config(**record)
-
 
 # ---------------------------------------------------------------- model and losses
 def build_model(config: Config, dim: int, image_shape: tuple[int, int], output_bias=None):
@@ -151,12 +139,6 @@ def build_model(config: Config, dim: int, image_shape: tuple[int, int], output_b
         kl = "mc" if config.grad != "standard" else config.kl
         return rnn.VAE(encoder, decoder, kl=kl, beta=config.beta, gradient=config.grad)
     return rnn.IWAE(encoder, decoder, gradient=config.grad, num_samples=config.k)
-
-
-def output_bias(train: np.ndarray) -> list[float]:
-    """Logit of the training pixels' mean (clipped): the decoder starts at the pixel marginals."""
-    mean = np.clip(train.mean(axis=0), 1e-3, 1 - 1e-3)
-    return np.log(mean / (1 - mean)).astype(np.float32).tolist()
 
 
 @dataclass
@@ -183,7 +165,7 @@ def setup(config: Config, require_test: bool = False) -> Run:
 
     config = config.validate()
     dataset = data_lib.load(config.dataset, config.data_dir, require_test=require_test)
-    model = build_model(config, dataset.dim, dataset.image_shape, output_bias(dataset.train))
+    model = build_model(config, dataset.dim, dataset.image_shape, runs.output_bias(dataset.train))
     key = jax.random.key(config.seed)
     init_key, sample_key, run_key = (jax.random.fold_in(key, i) for i in range(3))
     x0 = jnp.zeros((config.batch_size, dataset.dim), jnp.float32)
@@ -287,109 +269,34 @@ def evaluate_state(run: Run, params, split: str = "valid", num_samples: int | No
     }
 
 
-def plot_curves(metrics_path: Path, out: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    records = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    epochs = [r["epoch"] for r in records]
-    ax.plot(epochs, [-r["bound"] for r in records], label="train −bound (nats)")
-    evals = [r for r in records if "valid_bound" in r]
-    if evals:
-        ax.plot(
-            [r["epoch"] for r in evals],
-            [-r["valid_bound"] for r in evals],
-            "o-",
-            label="valid −bound (nats)",
-        )
-    ax.set_xlabel("epoch (passes)")
-    ax.set_ylabel("negative bound")
-    ax.set_xscale("log" if max(epochs) > 50 else "linear")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-
-
-def plot_comparison(workdirs: list[Path], out: Path) -> None:
-    """Validation bound (each model's own training bound) against passes, one line per run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for workdir in workdirs:
-        workdir = Path(workdir)
-        name = Config.from_json(json.loads((workdir / "config.json").read_text())).name
-        records = [
-            json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()
-        ]
-        evals = [r for r in records if "valid_bound" in r]
-        axes[0].plot([r["epoch"] for r in records], [-r["bound"] for r in records], label=name)
-        axes[1].plot([r["epoch"] for r in evals], [-r["valid_bound"] for r in evals], label=name)
-    for ax, title in zip(axes, ("train −bound (epoch mean)", "validation −bound"), strict=True):
-        ax.set_xscale("log")
-        ax.set_xlabel("passes over the training set")
-        ax.set_ylabel("nats")
-        ax.set_ylim(top=110)
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-
-
-def _grid(images: np.ndarray, rows: int, cols: int, shape: tuple[int, int]) -> np.ndarray:
-    h, w = shape
-    canvas = np.full((rows * (h + 1) - 1, cols * (w + 1) - 1), 0.25)  # grey gutters
-    for i, image in enumerate(images[: rows * cols]):
-        r, c = divmod(i, cols)
-        canvas[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = image.reshape(h, w)
-    return canvas
-
-
 def plot_samples_and_reconstructions(run: Run, params, workdir: Path) -> None:
     import jax
     import jax.numpy as jnp
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     from reparam import nn as rnn
     from reparam import normal
 
-    shape = run.dataset.image_shape
     key = jax.random.fold_in(jax.random.key(run.config.seed), 2000)
     z = normal.noise(key, (64, run.config.latent), jnp.float32)
     means = jax.nn.sigmoid(run.model.apply(params, z, method=rnn.VAE.decode))
     x = run.dataset.valid[:32].astype(np.float32)
     loc, _ = run.model.apply(params, jnp.asarray(x), method=rnn.VAE.encode)
     recon = jax.nn.sigmoid(run.model.apply(params, loc, method=rnn.VAE.decode))
-    for name, images, rows, cols, title in (
-        ("samples.png", np.asarray(means), 8, 8, "samples: Bernoulli means of p(x|z), z ~ N(0, I)"),
-        (
-            "reconstructions.png",
-            np.concatenate([x[:16], np.asarray(recon)[:16], x[16:32], np.asarray(recon)[16:32]]),
-            4,
-            16,
-            "validation images (rows 1, 3) and reconstructions at E_q[z] (rows 2, 4)",
-        ),
-    ):
-        fig, ax = plt.subplots(figsize=(cols * 0.6 + 0.4, rows * 0.6 + 0.6))
-        ax.imshow(_grid(images, rows, cols, shape), cmap="gray_r", vmin=0, vmax=1)
-        ax.set_axis_off()
-        ax.set_title(title, fontsize=8)
-        fig.tight_layout()
-        fig.savefig(workdir / name, dpi=100)
-        plt.close(fig)
+    runs.save_samples_and_reconstructions(
+        workdir,
+        run.dataset.image_shape,
+        np.asarray(means),
+        x,
+        np.asarray(recon),
+        "samples: Bernoulli means of p(x|z), z ~ N(0, I)",
+        "validation images (rows 1, 3) and reconstructions at E_q[z] (rows 2, 4)",
+    )
+
+
+def plot_comparison(workdirs: list[Path], out: Path, top: float | None = 110) -> None:
+    """Validation bound (each model's own training bound) against passes and minutes."""
+    labels = [f"{runs.read_config(w, Config).name} ({Path(w).name})" for w in workdirs]
+    runs.plot_comparison(workdirs, out, labels, "valid_bound", "validation −bound (nats)", top)
 
 
 # ---------------------------------------------------------------- the two commands
@@ -410,16 +317,11 @@ def train_and_evaluate(
     """
     import jax
 
-    from reparam import distributed, evaluate, train
+    from reparam import distributed, evaluate
 
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
     run = setup(config)
-    primary = distributed.is_primary()
     # In a multi-process run the evaluations run on each process's own copy of the parameters.
     local = distributed.to_host if jax.process_count() > 1 else lambda tree: tree
-    if primary:
-        (workdir / "config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")
     valid_subset = run.dataset.valid[: config.eval_subset]
     eval_key = jax.random.fold_in(jax.random.key(config.seed), 3000)
 
@@ -431,80 +333,40 @@ def train_and_evaluate(
         bound = functools.partial(bound_fn, local(state.params))
         return {"valid_bound": evaluate.mean_bound(eval_key, valid_subset, bound, jit=False)}
 
-    tic = time.perf_counter()
-    result = train.fit(
-        run.state,
-        run.train_epoch,
-        run.dataset.train,
-        run.key,
-        num_epochs=config.epochs,
-        workdir=workdir,
-        checkpoint_every=config.checkpoint_every,
-        keep_checkpoints=config.keep_checkpoints,
+    result, results = runs.train_in_workdir(
+        run,
+        workdir,
+        validation,
         resume=resume,
-        max_minutes=config.max_minutes,
-        evaluate=validation,
-        eval_every=config.eval_every,
-        learning_rate=run.schedule,
-        meta={"config": config.to_json()},
         progress=progress,
         on_epoch_end=on_epoch_end,
-        mesh=run.mesh,
+        learning_rate=run.schedule,
         shard_params=config.shard_params,
     )
-    train_seconds = time.perf_counter() - tic
-    results = {
-        "name": config.name,
-        "status": result.status,
-        "epochs": result.epoch,
-        "steps": int(result.state.step),
-        "train_seconds_this_call": train_seconds,
-        "devices": [str(d) for d in jax.devices()],
-        "mesh_devices": 1 if run.mesh is None else run.mesh.size,
-        "process": f"{jax.process_index()} of {jax.process_count()}",
-        "params_sha256": distributed.digest(result.state.params),
-    }
-    if not primary:  # process 0 writes plots and results
+    if not distributed.is_primary():  # process 0 writes plots and results
         return results
-    params = local(result.state.params)
-    plot_curves(workdir / "metrics.jsonl", workdir / "curves.png", config.name)
-    plot_samples_and_reconstructions(run, params, workdir)
-    if final_eval and result.status != "interrupted":
-        results.update(evaluate_state(run, params, "valid"))
-    (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    return results
+    workdir = Path(workdir)
+
+    def plot(params):
+        runs.plot_curves(
+            workdir, workdir / "curves.png", config.name, "bound", "valid_bound", "valid −bound"
+        )
+        plot_samples_and_reconstructions(run, params, workdir)
+
+    evaluate_valid = lambda params: evaluate_state(run, params, "valid")
+    final = final_eval and result.status != "interrupted"
+    return runs.finish_run(
+        workdir,
+        results,
+        local(result.state.params),
+        plot=plot,
+        evaluate=evaluate_valid if final else None,
+    )
 
 
-def evaluate_checkpoint(
-    checkpoint: str | Path,
-    *,
-    data_dir: str | None = None,
-    split: str = "valid",
-    num_samples: int | None = None,
-    examples: int | None = None,
-) -> dict:
-    """Evaluate a saved run (a workdir or checkpoint folder, see
-    `reparam.train.open_checkpoint`) on `split`; returns evaluate_state's dict."""
-    from reparam.train import CheckpointError, _first_line, open_checkpoint
-
-    checkpointer, epoch, meta = open_checkpoint(checkpoint)
-    try:
-        config = Config.from_json(meta["config"])
-    except Exception as error:
-        raise CheckpointError(
-            f"checkpoint {epoch} in {checkpointer.directory} does not hold this experiment's "
-            f"config: {_first_line(error)}"
-        ) from error
-    overrides: dict[str, Any] = {"eval_examples": examples}
-    if data_dir is not None:
-        overrides["data_dir"] = str(data_dir)
-    config = dataclasses.replace(config, **overrides)
-    run = setup(config, require_test=split == "test")
-    state, _ = checkpointer.restore(run.state, epoch)
-    checkpointer.close()
-    results = evaluate_state(run, state.params, split, num_samples)
-    results.update({"checkpoint": str(checkpointer.directory / str(epoch)), "epochs": epoch})
-    return results
+def evaluate_checkpoint(checkpoint: str | Path, **options: Any) -> dict:
+    """Evaluate a saved run on `split` (see `runs.evaluate_checkpoint` for the options)."""
+    return runs.evaluate_checkpoint(checkpoint, Config, setup, evaluate_state, **options)
 
 
 # ---------------------------------------------------------------- command line
@@ -546,6 +408,7 @@ def _parser() -> argparse.ArgumentParser:
     c = commands.add_parser("compare", help="plot the curves of several runs in one figure")
     c.add_argument("workdirs", nargs="+")
     c.add_argument("--out", required=True, help="PNG file to write")
+    c.add_argument("--top", type=float, default=110, help="upper limit of the y axis (nats)")
     e = commands.add_parser("evaluate", help="importance-sampled NLL of a checkpoint")
     e.add_argument("--checkpoint", required=True, help="a workdir or a checkpoint directory")
     e.add_argument("--data-dir", help="folder of binarized_mnist_<split>.amat[.gz]")
@@ -600,53 +463,40 @@ def main(argv: list[str] | None = None) -> int:
 
         jax.config.update("jax_platforms", args.device)
     from reparam import distributed
-    from reparam.data import DataError
 
-    try:  # before any other JAX call
+    def initialize() -> int:  # before any other JAX call
         distributed.initialize(args.coordinator, args.num_processes, args.process_id)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    from reparam.train import CheckpointError
-
-    try:
-        if args.command == "train":
-            config = _config_from_args(args)
-            workdir = Path(args.workdir)
-            print(f"{config.name} on {config.dataset}: writing to {workdir.resolve()}", flush=True)
-            results = train_and_evaluate(
-                config,
-                workdir,
-                resume=args.resume,
-                progress=not args.no_progress,
-                final_eval=not args.no_eval,
-            )
-            summary = {k: v for k, v in results.items() if not isinstance(v, list)}
-            print(json.dumps(summary, indent=2))
-            if results["status"] == "interrupted":
-                print(f"interrupted: checkpoint saved in {workdir.resolve() / 'checkpoints'}")
-                return 130
-            print(f"metrics, checkpoints and plots in {workdir.resolve()}")
-            return 0
-        if args.command == "compare":
-            plot_comparison([Path(w) for w in args.workdirs], Path(args.out))
-            print(f"wrote {args.out}")
-            return 0
-        results = evaluate_checkpoint(
-            args.checkpoint,
-            data_dir=args.data_dir,
-            split=args.split,
-            num_samples=args.k,
-            examples=args.examples,
-        )
-        for name in ("checkpoint", "epochs", "elbo", "active_units", "kl_total", "nll_stderr"):
-            print(f"{name}: {results[name]}")
-        print(f"importance-sampled NLL on {results['split']} (K={results['nll_samples']}), nats:")
-        print(f"{results['nll']:.4f}")
         return 0
-    except (FileNotFoundError, DataError, CheckpointError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+
+    return runs.run_command(initialize) or runs.run_command(lambda: _command(args))
+
+
+def _command(args: argparse.Namespace) -> int:
+    if args.command == "train":
+        config = _config_from_args(args)
+        workdir = Path(args.workdir)
+        print(f"{config.name} on {config.dataset}: writing to {workdir.resolve()}", flush=True)
+        results = train_and_evaluate(
+            config,
+            workdir,
+            resume=args.resume,
+            progress=not args.no_progress,
+            final_eval=not args.no_eval,
+        )
+        return runs.report_training(results, workdir)
+    if args.command == "compare":
+        plot_comparison([Path(w) for w in args.workdirs], Path(args.out), args.top)
+        print(f"wrote {args.out}")
+        return 0
+    results = evaluate_checkpoint(
+        args.checkpoint,
+        data_dir=args.data_dir,
+        split=args.split,
+        num_samples=args.k,
+        examples=args.examples,
+    )
+    fields = ("checkpoint", "epochs", "elbo", "active_units", "kl_total", "nll_stderr")
+    return runs.report_evaluation(results, fields)
 
 
 if __name__ == "__main__":
