@@ -295,7 +295,7 @@ def elbo(
 
 def _relax_codes(key: Array, logits: Array, num_samples: int) -> Array:
     """The one-hot codes `estimators.relax(key, ..., distribution="categorical")` draws."""
-    _, b, _, _ = estimators._categorical_relax_pieces(key, logits, (num_samples, *logits.shape))
+    _, b, _, _ = estimators.relax_draws(key, logits, num_samples, distribution="categorical")
     return b
 
 

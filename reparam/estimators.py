@@ -460,6 +460,23 @@ def _categorical_relax_pieces(key: Array, logits: Array, shape: tuple[int, ...])
     return z, b, z_tilde, log_prob
 
 
+def relax_draws(
+    key: Array, logits: Array, num_samples: int, *, distribution: str = "bernoulli"
+) -> tuple[Array, Array, Array, Array]:
+    """The draws `rebar` and `relax` make with `key`, for code that must see the same samples.
+
+    Args:
+      logits: (*batch,) Bernoulli or (*batch, C) categorical logits.
+    Returns:
+      (z, b, z̃, log p(b)): the continuous relaxation z, the discrete sample b = H(z), z̃ ~ p(z | b)
+      (each (num_samples, *logits.shape)) and log p(b) ((num_samples, *batch)).
+    """
+    where = "reparam.estimators.relax_draws"
+    _choice(where, "distribution", distribution, DISCRETE)
+    pieces = _categorical_relax_pieces if distribution == "categorical" else _bernoulli_relax_pieces
+    return pieces(key, logits, (num_samples, *jnp.shape(logits)))
+
+
 def relax(
     key: Array,
     f: Callable[[Array], Array],

@@ -688,3 +688,29 @@ def test_estimators_run_under_jit_and_vmap():
         )
     )(jax.random.key(21))
     assert surrogate.shape == bound.shape == (3,)
+
+
+@pytest.mark.parametrize("distribution", ["bernoulli", "categorical"])
+def test_relax_draws_conditional_sample_agrees_with_b_and_has_the_marginal_of_z(distribution):
+    # z̃ ~ p(z | b) with b ~ p(b) is again a draw of z: H(z̃) must equal b, and z̃'s moments must
+    # match z's. A z̃ drawn from the wrong conditional (e.g. not truncated below the maximum)
+    # fails one or the other.
+    logits = jnp.array([[1.5, -0.5, 0.0], [-2.0, 3.0, 0.5]])
+    n = 40_000
+    z, b, z_tilde, log_prob = estimators.relax_draws(
+        jax.random.key(30), logits, n, distribution=distribution
+    )
+    assert z.shape == z_tilde.shape == b.shape == (n, *logits.shape)
+    if distribution == "categorical":
+        hard = jax.nn.one_hot(jnp.argmax(z_tilde, -1), logits.shape[-1])
+        assert log_prob.shape == (n, 2)
+    else:
+        hard = (z_tilde > 0).astype(b.dtype)
+        assert log_prob.shape == (n, *logits.shape)
+    np.testing.assert_array_equal(np.asarray(hard), np.asarray(b))
+    for statistic in (lambda x: x, lambda x: x**2):
+        a, c = np.asarray(statistic(z)), np.asarray(statistic(z_tilde))
+        stderr = np.sqrt(a.var(0) / n + c.var(0) / n)
+        assert np.all(np.abs(a.mean(0) - c.mean(0)) < 5 * stderr)
+    with pytest.raises(ValueError, match="`distribution`"):
+        estimators.relax_draws(jax.random.key(0), logits, 2, distribution="poisson")
