@@ -519,6 +519,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--split", choices=("valid", "test"), default="valid")
     e.add_argument("--k", type=int, help="importance samples (default: the run's)")
     e.add_argument("--examples", type=int, help="evaluate the first N examples only")
+    e.add_argument("--json", help="also write all the measured values to this JSON file")
     return parser
 
 
@@ -592,7 +593,7 @@ def _command(args: argparse.Namespace) -> int:
         examples=args.examples,
     )
     fields = ("checkpoint", "epochs", "examples", "neg_elbo", "relaxed_neg_objective", "nll_stderr")
-    return runs.report_evaluation(results, fields)
+    return runs.report_evaluation(results, fields, args.json)
 
 
 if __name__ == "__main__":

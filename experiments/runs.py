@@ -289,8 +289,11 @@ def report_training(results: dict, workdir: Path) -> int:
     return 0
 
 
-def report_evaluation(results: dict, fields: Sequence[str]) -> int:
-    """Print an `evaluate` command's `fields`, then the NLL as the last line."""
+def report_evaluation(results: dict, fields: Sequence[str], json_path: str | None = None) -> int:
+    """Print an `evaluate` command's `fields`, then the NLL as the last line; with `json_path`,
+    also write every value measured (per-dimension KL, posterior variances, ...) there."""
+    if json_path is not None:
+        Path(json_path).write_text(json.dumps(results, indent=2) + "\n")
     for name in fields:
         print(f"{name}: {results[name]}")
     print(f"importance-sampled NLL on {results['split']} (K={results['nll_samples']}), nats:")

@@ -51,11 +51,15 @@ def test_evaluate_command_prints_nll_last(quick_run, capsys):
     assert vae_mnist.main(["evaluate", "--checkpoint", str(workdir), "--split", "test"]) == 0
     many = float(capsys.readouterr().out.strip().splitlines()[-1])
     step_dir = workdir / "checkpoints" / str(vae_mnist.Config.quick().epochs)
+    record = workdir / "evaluation.json"
     args = ["evaluate", "--checkpoint", str(step_dir), "--split", "test", "--k", "1"]
-    assert vae_mnist.main(args) == 0
+    assert vae_mnist.main([*args, "--json", str(record)]) == 0
     one = float(capsys.readouterr().out.strip().splitlines()[-1])
     # K = 1 is the one-sample ELBO; K = 500 must be a tighter (smaller) NLL.
     assert 0 < many < one
+    written = json.loads(record.read_text())
+    assert written["nll"] == pytest.approx(one, abs=1e-4) and written["split"] == "test"
+    assert len(written["kl_per_dim"]) == vae_mnist.Config.quick().latent
 
 
 def test_evaluate_errors_are_clear(tmp_path, capsys):
