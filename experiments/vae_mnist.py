@@ -6,6 +6,7 @@
     python -m experiments.vae_mnist train ... --resume                       # continue a run
     python -m experiments.vae_mnist evaluate --checkpoint runs/iwae5 --data-dir DIR --split test
     python -m experiments.vae_mnist compare runs/vae runs/iwae5 --out curves.png
+    python -m experiments.vae_mnist paired vae.json iwae5.json   # evaluate --json records
     python -m experiments.vae_mnist train ... --mesh data [--devices 4] [--shard-params]
     python -m experiments.vae_mnist --coordinator HOST:PORT --num-processes N --process-id I \
         train ...                                                          # one per process
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -266,6 +268,8 @@ def evaluate_state(run: Run, params, split: str = "valid", num_samples: int | No
         "posterior_mean_variance": variances.tolist(),
         "kl_per_dim": kl_dims.tolist(),
         "kl_total": float(kl_dims.sum()),
+        # Per example, so that two runs evaluated on the same examples compare pairwise.
+        "log_px": np.asarray(log_px).tolist(),
     }
 
 
@@ -369,6 +373,56 @@ def evaluate_checkpoint(checkpoint: str | Path, **options: Any) -> dict:
     return runs.evaluate_checkpoint(checkpoint, Config, setup, evaluate_state, **options)
 
 
+def paired_nll(records: list[str | Path]) -> list[dict]:
+    """Each evaluation's NLL minus the first's, with the standard error of the per-example
+    differences: evaluations of the same examples are paired, and the difference between two
+    runs is far more precise than either NLL's own ± (which is the spread over the examples).
+
+    Args:
+      records: `evaluate --json` files, or workdirs whose results.json holds a final evaluation.
+    """
+    loaded = []
+    for record in records:
+        path = Path(record) / "results.json" if Path(record).is_dir() else Path(record)
+        result = json.loads(path.read_text())
+        if "log_px" not in result:
+            raise ValueError(
+                f"{path} has no per-example log-likelihoods (`log_px`); make it with "
+                "`python -m experiments.vae_mnist evaluate --checkpoint DIR --json FILE`"
+            )
+        loaded.append((str(record), result))
+    (_, first), rows = loaded[0], []
+    base = np.asarray(first["log_px"])
+    for name, result in loaded:
+        log_px = np.asarray(result["log_px"])
+        if result["split"] != first["split"] or log_px.shape != base.shape:
+            raise ValueError(
+                f"{name} evaluated {log_px.shape[0]} {result['split']} examples, the first record "
+                f"{base.shape[0]} {first['split']} examples: paired differences need the same ones"
+            )
+        difference = base - log_px  # NLL(this) − NLL(first), per example
+        rows.append(
+            {
+                "run": name,
+                "nll": result["nll"],
+                "nll_stderr": result["nll_stderr"],
+                "difference": float(difference.mean()),
+                "difference_stderr": float(difference.std() / np.sqrt(len(difference))),
+            }
+        )
+    return rows
+
+
+def paired_table(rows: list[dict]) -> str:
+    lines = ["| run | NLL | NLL − first run (paired SE) |", "|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['run']} | {r['nll']:.2f} ± {r['nll_stderr']:.2f} | "
+            f"{r['difference']:+.2f} ± {r['difference_stderr']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------- command line
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m experiments.vae_mnist", description=__doc__)
@@ -409,6 +463,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("workdirs", nargs="+")
     c.add_argument("--out", required=True, help="PNG file to write")
     c.add_argument("--top", type=float, default=110, help="upper limit of the y axis (nats)")
+    p = commands.add_parser(
+        "paired", help="NLL differences to the first run, with paired standard errors"
+    )
+    p.add_argument("records", nargs="+", help="evaluate --json files or workdirs (results.json)")
     e = commands.add_parser("evaluate", help="importance-sampled NLL of a checkpoint")
     e.add_argument("--checkpoint", required=True, help="a workdir or a checkpoint directory")
     e.add_argument("--data-dir", help="folder of binarized_mnist_<split>.amat[.gz]")
@@ -488,6 +546,9 @@ def _command(args: argparse.Namespace) -> int:
     if args.command == "compare":
         plot_comparison([Path(w) for w in args.workdirs], Path(args.out), args.top)
         print(f"wrote {args.out}")
+        return 0
+    if args.command == "paired":
+        print(paired_table(paired_nll(args.records)))
         return 0
     results = evaluate_checkpoint(
         args.checkpoint,

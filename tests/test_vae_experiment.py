@@ -112,3 +112,24 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     epochs = len(metrics.read_text().splitlines())
     assert train.Checkpointer(workdir / "checkpoints").latest() == epochs
+
+
+def test_paired_differences_use_the_same_examples(quick_run, tmp_path, capsys):
+    _, workdir = quick_run
+    one_sample = tmp_path / "k1.json"
+    args = ["evaluate", "--checkpoint", str(workdir), "--k", "1", "--json", str(one_sample)]
+    assert vae_mnist.main(args) == 0
+    rows = vae_mnist.paired_nll([workdir, one_sample])  # K = 500 (results.json) vs K = 1
+    assert rows[0]["difference"] == 0 and rows[0]["difference_stderr"] == 0
+    # The one-sample bound is looser on every example, and pairing makes that unmistakable: the
+    # difference is many paired standard errors from 0, where each NLL's own ± is wider.
+    assert rows[1]["difference"] > 5 * rows[1]["difference_stderr"] > 0
+    assert rows[1]["difference"] == pytest.approx(rows[1]["nll"] - rows[0]["nll"], abs=1e-3)
+    capsys.readouterr()
+    assert vae_mnist.main(["paired", str(workdir), str(one_sample)]) == 0
+    assert "NLL − first run" in capsys.readouterr().out
+    test_split = tmp_path / "test.json"
+    args = ["evaluate", "--checkpoint", str(workdir), "--split", "test", "--json", str(test_split)]
+    assert vae_mnist.main(args) == 0
+    assert vae_mnist.main(["paired", str(workdir), str(test_split)]) == 2
+    assert "same ones" in capsys.readouterr().err
