@@ -564,17 +564,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _command(args: argparse.Namespace) -> int:
     if args.command == "train":
-        config = _config_from_args(args)
-        workdir = Path(args.workdir)
-        print(f"{config.name} on {config.dataset}: writing to {workdir.resolve()}", flush=True)
-        results = train_and_evaluate(
-            config,
-            workdir,
-            resume=args.resume,
-            progress=not args.no_progress,
-            final_eval=not args.no_eval,
-        )
-        return runs.report_training(results, workdir)
+        return runs.train_command(args, _config_from_args(args), train_and_evaluate)
     if args.command == "table":
         rows = summarize([Path(w) for w in args.workdirs])
         if args.json:

@@ -279,8 +279,22 @@ def save_samples_and_reconstructions(
 
 
 # ---------------------------------------------------------------- command line
-def report_training(results: dict, workdir: Path) -> int:
-    """Print a finished `train` command's results; its exit status (130 if interrupted)."""
+def train_command(args: Any, config: JsonConfig, train_and_evaluate: Callable[..., dict]) -> int:
+    """The `train` subcommand: `train_and_evaluate(config, args.workdir, ...)` with the flags
+    --resume, --no-progress and --no-eval, then print its results.
+
+    Returns:
+      the exit status: 0, or 130 if interrupted (the checkpoint is saved).
+    """
+    workdir = Path(args.workdir)
+    print(f"{config.name} on {config.dataset}: writing to {workdir.resolve()}", flush=True)
+    results = train_and_evaluate(
+        config,
+        workdir,
+        resume=args.resume,
+        progress=not args.no_progress,
+        final_eval=not args.no_eval,
+    )
     print(json.dumps({k: v for k, v in results.items() if not isinstance(v, list)}, indent=2))
     if results["status"] == "interrupted":
         print(f"interrupted: checkpoint saved in {workdir.resolve() / 'checkpoints'}")
