@@ -13,6 +13,10 @@ import pytest
 from experiments import gumbel_vae
 from reparam import train
 
+# One worker runs this module, so its module-scoped fixture (a training run) runs once
+# under `pytest -n 2 --dist loadgroup` instead of once per worker.
+pytestmark = pytest.mark.xdist_group("gumbel_vae_experiment")
+
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):

@@ -22,6 +22,10 @@ from experiments import vae_mnist
 from reparam import distributed
 from tests import child
 
+# One worker runs this module, so its module-scoped fixture (the child training runs) runs once
+# under `pytest -n 2 --dist loadgroup` instead of once per worker.
+pytestmark = pytest.mark.xdist_group("sharding")
+
 ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = r"""

@@ -15,6 +15,10 @@ import pytest
 from experiments import vae_mnist
 from reparam import train
 
+# One worker runs this module, so its module-scoped fixture (a training run) runs once
+# under `pytest -n 2 --dist loadgroup` instead of once per worker.
+pytestmark = pytest.mark.xdist_group("vae_experiment")
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
