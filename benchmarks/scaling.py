@@ -103,7 +103,7 @@ def flops_of(compiled) -> float:
 # ---------------------------------------------------------------- models
 @functools.cache
 def _mnist() -> np.ndarray:
-    from reparam import data
+    from reparam.train import data
 
     try:
         return data.load_binarized_mnist(splits=("train",))["train"]
@@ -124,7 +124,8 @@ def build(
     """(model, params, optimizer, loss_fn) of the paper's VAE or IWAE-K (with `gradient`:
     "standard", "stl" or "dreg", for the chunked IWAE)."""
     from reparam import nn as rnn
-    from reparam import objectives, train
+    from reparam import train
+    from reparam.models import objectives
 
     encoder = rnn.GaussianMLPEncoder(LATENT, HIDDEN, "tanh")
     decoder = rnn.BernoulliMLPDecoder(DIM, tuple(reversed(HIDDEN)), "tanh")
@@ -298,8 +299,9 @@ MEMORY_CASES = {
 
 def memory_child(case: str) -> None:
     """Run one memory case in this (child) process and print its own peak RSS as JSON."""
-    from reparam import evaluate, train
     from reparam import nn as rnn
+    from reparam import train
+    from reparam.train import evaluate
 
     # Random binary images: reading the MNIST text files alone peaks near 2 GB of RSS, which
     # would hide what is measured here.
@@ -342,7 +344,8 @@ def gradient_temporaries(k: int, batch: int, chunk: int) -> list[dict]:
     inputs), per gradient estimator, with the decoder chunked (`train.chunked_over_samples`,
     under jax.checkpoint) and unchunked: compiled only, nothing runs."""
     from reparam import nn as rnn
-    from reparam import objectives, train
+    from reparam import train
+    from reparam.models import objectives
 
     model, params, _, _ = build("iwae", k)
     x = jnp.asarray((np.random.default_rng(0).random((batch, DIM)) < 0.13).astype(np.float32))

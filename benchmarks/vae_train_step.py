@@ -39,7 +39,7 @@ LR = 1e-3
 
 def load_data(num_examples: int) -> np.ndarray:
     """uint8 (num_examples, 784) binary images."""
-    from reparam import data
+    from reparam.train import data
 
     try:
         train = data.load_binarized_mnist(splits=("train",))["train"]

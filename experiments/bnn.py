@@ -52,8 +52,10 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
-from reparam import bnn, distributed, train
+from reparam import train
+from reparam.models import bnn
 from reparam.nn.bayesian import ESTIMATORS, MLP, BayesianMLP
+from reparam.train import distributed
 
 Array = jax.Array
 PyTree = Any

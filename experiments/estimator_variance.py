@@ -44,7 +44,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from reparam import diagnostics, estimators, normal
+from reparam import estimators, normal
+from reparam.estimators import diagnostics
 
 Array = jax.Array
 

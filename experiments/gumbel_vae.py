@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from experiments import runs
-from reparam import data as data_lib
+from reparam.train import data as data_lib
 
 ESTIMATORS = ("gumbel_softmax", "straight_through", "score_function", "rebar", "relax")
 LABELS = {
@@ -174,8 +174,10 @@ def setup(config: Config, require_test: bool = False) -> Run:
     import jax.numpy as jnp
     import optax
 
-    from reparam import discrete_vae, distributed, train
     from reparam import nn as rnn
+    from reparam import train
+    from reparam.models import discrete_vae
+    from reparam.train import distributed
 
     config = config.validate()
     dataset = data_lib.load(config.dataset, config.data_dir, require_test=require_test)
@@ -247,8 +249,8 @@ def _elbo_fn(run: Run):
     """Jitted (params, key, x) -> the one-sample discrete ELBO (B,): a true lower bound."""
     import jax
 
-    from reparam import discrete_vae
     from reparam import nn as rnn
+    from reparam.models import discrete_vae
 
     model = run.model
 
@@ -270,8 +272,8 @@ def _relaxed_objective_fn(run: Run, temperature: float):
     maximises; not a bound on log p(x))."""
     import jax
 
-    from reparam import discrete_vae
     from reparam import nn as rnn
+    from reparam.models import discrete_vae
 
     model = run.model
 
@@ -295,8 +297,9 @@ def evaluate_state(run: Run, params, split: str = "valid", num_samples: int | No
     at τ = tau_min on `split`."""
     import jax
 
-    from reparam import discrete_vae, evaluate
     from reparam import nn as rnn
+    from reparam.models import discrete_vae
+    from reparam.train import evaluate
 
     config = run.config
     data = run.dataset.split(split)[: config.eval_examples]
@@ -389,7 +392,7 @@ def train_and_evaluate(
     """
     import jax
 
-    from reparam import distributed, evaluate
+    from reparam.train import distributed, evaluate
 
     run = setup(config)
     valid_subset = run.dataset.valid[: config.eval_subset]

@@ -75,7 +75,8 @@ def train_in_workdir(
     """
     import jax
 
-    from reparam import distributed, train
+    from reparam import train
+    from reparam.train import distributed
 
     config, workdir = run.config, Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -152,7 +153,8 @@ def evaluate_checkpoint(
     """Evaluate a saved run (a workdir or checkpoint folder, see
     `reparam.train.open_checkpoint`) on `split` with the experiment's `setup` and
     `evaluate_state(run, params, split, num_samples)`."""
-    from reparam.train import CheckpointError, _first_line, open_checkpoint
+    from reparam.train import CheckpointError, open_checkpoint
+    from reparam.train.checkpoint import _first_line
 
     checkpointer, epoch, meta = open_checkpoint(checkpoint)
     try:
@@ -318,8 +320,8 @@ def report_evaluation(results: dict, fields: Sequence[str], json_path: str | Non
 def run_command(command: Callable[[], int]) -> int:
     """`command()`, with the errors a user can fix (missing data, a bad checkpoint, a bad flag
     value) printed as one line and exit status 2 instead of a traceback."""
-    from reparam.data import DataError
     from reparam.train import CheckpointError
+    from reparam.train.data import DataError
 
     try:
         return command()

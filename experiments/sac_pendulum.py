@@ -52,8 +52,9 @@ import numpy as np
 import optax
 from jax.sharding import Mesh
 
-from reparam import distributed, rl
+from reparam import rl
 from reparam.nn.policy import TanhGaussianPolicy, TwinQ, ValueNetwork
+from reparam.train import distributed
 
 Array = jax.Array
 

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from experiments import runs
-from reparam import data as data_lib
+from reparam.train import data as data_lib
 
 MODELS = ("vae", "iwae")
 GRADIENTS = ("standard", "stl", "dreg")
@@ -162,8 +162,10 @@ def setup(config: Config, require_test: bool = False) -> Run:
     import jax
     import jax.numpy as jnp
 
-    from reparam import distributed, objectives, train
     from reparam import nn as rnn
+    from reparam import train
+    from reparam.models import objectives
+    from reparam.train import distributed
 
     config = config.validate()
     dataset = data_lib.load(config.dataset, config.data_dir, require_test=require_test)
@@ -229,8 +231,8 @@ def evaluate_state(run: Run, params, split: str = "valid", num_samples: int | No
     """Importance-sampled NLL, ELBO, training bound, active units and per-dimension KL."""
     import jax
 
-    from reparam import evaluate
     from reparam import nn as rnn
+    from reparam.train import evaluate
 
     config = run.config
     data = run.dataset.split(split)[: config.eval_examples]
@@ -321,7 +323,7 @@ def train_and_evaluate(
     """
     import jax
 
-    from reparam import distributed, evaluate
+    from reparam.train import distributed, evaluate
 
     run = setup(config)
     # In a multi-process run the evaluations run on each process's own copy of the parameters.
@@ -521,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
         import jax
 
         jax.config.update("jax_platforms", args.device)
-    from reparam import distributed
+    from reparam.train import distributed
 
     def initialize() -> int:  # before any other JAX call
         distributed.initialize(args.coordinator, args.num_processes, args.process_id)

@@ -56,7 +56,8 @@ import optax
 from tqdm import tqdm
 
 from experiments.models import Model, all_models
-from reparam import distributed, vi
+from reparam import vi
+from reparam.train import distributed
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

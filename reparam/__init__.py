@@ -1,25 +1,36 @@
 """reparam: the reparameterization trick in JAX.
 
-Every family is a module of pure, key-first functions (see DESIGN.md's family contract):
-`noise(key, shape, dtype)`, `transform(eps, *params)`, `sample(key, *params, sample_shape=())`,
-`log_prob(x, *params)` and, where closed forms exist, `entropy`, `mean`, `variance`.
-Families without a parameter-free ε (gamma, beta, dirichlet, student_t, von_mises) have no
-`noise`/`transform`; their `sample` carries implicit reparameterization gradients.
+The folders are the architecture (docs/DESIGN.md):
 
-`reparam.nn` (Flax modules) is not imported here, so that the pure functions load without flax.
+    reparam.families    one module per distribution family, one contract; `kl` beside them
+    reparam.estimators  gradient estimators (pathwise, score function, measure-valued,
+                        IWAE/STL/DReG, Gumbel-softmax, REBAR, RELAX) and their diagnostics
+    reparam.models      model objectives: VAE/IWAE bounds, the categorical VAE, BNN losses
+    reparam.nn          Flax modules: encoders, decoders, Bayesian layers, policies
+    reparam.train       train step, scanned epochs, the loop, checkpoints, data, evaluation, devices
+    reparam.vi          black-box variational inference and constraint bijectors
+    reparam.rl          SAC and REINFORCE pieces
+    reparam.checks      argument validation shared by all of the above
+
+Short imports keep working: `from reparam import normal, gamma`, `reparam.normal.sample(...)`,
+and the modules' earlier flat names (`reparam.data`, `reparam.kl`, `reparam.objectives`, ...),
+which resolve to their new homes. `import reparam` loads the families and estimators only; the
+rest (flax, orbax, file and network I/O) loads on first use.
 """
 
-from reparam import (
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+
+from reparam import checks, estimators, families
+from reparam.families import (
+    FAMILIES,
     beta,
-    bijectors,
     cauchy,
-    checks,
-    data,
-    diagnostics,
     dirichlet,
-    discrete_vae,
-    estimators,
-    evaluate,
     exponential,
     gamma,
     gumbel,
@@ -33,54 +44,80 @@ from reparam import (
     multivariate_normal,
     normal,
     normal_mixture,
-    objectives,
     relaxed_bernoulli,
     relaxed_categorical,
     student_t,
     tanh_normal,
     uniform,
-    vi,
     von_mises,
     weibull,
 )
 
-FAMILIES = (
-    "normal",
-    "multivariate_normal",
-    "low_rank_normal",
-    "laplace",
-    "logistic",
-    "gumbel",
-    "cauchy",
-    "lognormal",
-    "student_t",
-    "exponential",
-    "uniform",
-    "weibull",
-    "kumaraswamy",
-    "beta",
-    "gamma",
-    "dirichlet",
-    "von_mises",
-    "relaxed_categorical",
-    "relaxed_bernoulli",
-    "tanh_normal",
-    "normal_mixture",
-)
+# Earlier flat module names -> where they live now. Both `reparam.data` (attribute) and
+# `import reparam.data` / `from reparam.data import DataError` (submodule import) resolve here.
+_MOVED = {
+    **{
+        f"reparam.{name}": f"reparam.families.{name}"
+        for name in (*FAMILIES, "kl", "location_scale")
+    },
+    "reparam.diagnostics": "reparam.estimators.diagnostics",
+    "reparam.objectives": "reparam.models.objectives",
+    "reparam.discrete_vae": "reparam.models.discrete_vae",
+    "reparam.bnn": "reparam.models.bnn",
+    "reparam.data": "reparam.train.data",
+    "reparam.evaluate": "reparam.train.evaluate",
+    "reparam.distributed": "reparam.train.distributed",
+    "reparam.bijectors": "reparam.vi.bijectors",
+}
+# Loaded on first attribute access, so that `import reparam` stays free of flax, orbax and I/O.
+_LAZY = {
+    "models": "reparam.models",
+    "nn": "reparam.nn",
+    "train": "reparam.train",
+    "vi": "reparam.vi",
+    "rl": "reparam.rl",
+    **{old.removeprefix("reparam."): new for old, new in _MOVED.items()},
+}
+
+
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Resolves an earlier flat module name to the module at its new path (the same object)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname in _MOVED:
+            return importlib.util.spec_from_loader(fullname, self)
+        return None
+
+    def create_module(self, spec):
+        module = importlib.import_module(_MOVED[spec.name])
+        self._real_spec = module.__spec__  # the import system overwrites it with ours; put it back
+        return module
+
+    def exec_module(self, module):
+        module.__spec__ = self._real_spec  # already executed under its own name
+
+
+if not any(isinstance(finder, _MovedModules) for finder in sys.meta_path):
+    sys.meta_path.insert(0, _MovedModules())
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name])
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'reparam' has no attribute {name!r}")
+
 
 __all__ = [
     "FAMILIES",
     "beta",
-    "bijectors",
     "cauchy",
     "checks",
-    "data",
-    "diagnostics",
     "dirichlet",
-    "discrete_vae",
     "estimators",
-    "evaluate",
     "exponential",
+    "families",
     "gamma",
     "gumbel",
     "kl",
@@ -93,13 +130,11 @@ __all__ = [
     "multivariate_normal",
     "normal",
     "normal_mixture",
-    "objectives",
     "relaxed_bernoulli",
     "relaxed_categorical",
     "student_t",
     "tanh_normal",
     "uniform",
-    "vi",
     "von_mises",
     "weibull",
 ]

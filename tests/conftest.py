@@ -1,4 +1,4 @@
-"""Tests run in float64 (DESIGN.md) with key-reuse checking on; float32 is tested explicitly."""
+"""Tests run in float64 (docs/DESIGN.md) with key-reuse checking on; float32 is tested explicitly."""
 
 import os
 

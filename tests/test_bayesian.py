@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from reparam import bnn, diagnostics
-from reparam import kl as kl_lib
+from reparam.estimators import diagnostics
+from reparam.families import kl as kl_lib
+from reparam.models import bnn
 from reparam.nn.bayesian import (
     ESTIMATORS,
     BayesianDense,

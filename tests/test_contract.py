@@ -1,4 +1,4 @@
-"""Every family of DESIGN.md's table is importable as reparam.<module> with its contract."""
+"""Every family of docs/DESIGN.md's table is importable as reparam.<module> with its contract."""
 
 import importlib
 import inspect
@@ -8,7 +8,7 @@ import pytest
 import reparam
 from tests.specs import all_specs
 
-# DESIGN.md's table: parameter names and order follow TFP/scipy.
+# docs/DESIGN.md's table: parameter names and order follow TFP/scipy.
 PARAMETERS = {
     "normal": ("loc", "scale"),
     "multivariate_normal": ("loc", "scale_tril"),
@@ -63,4 +63,4 @@ def test_module_has_the_contract(name):
 
 @pytest.mark.parametrize("name", sorted(PARAMETERS))
 def test_every_family_has_a_spec(name):
-    assert any(spec.module.__name__ == f"reparam.{name}" for spec in all_specs())
+    assert any(spec.module.__name__ == f"reparam.families.{name}" for spec in all_specs())

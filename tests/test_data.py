@@ -9,7 +9,7 @@ import io
 import numpy as np
 import pytest
 
-from reparam import data
+from reparam.train import data
 
 
 def _write(path, text: str, gz: bool = False):

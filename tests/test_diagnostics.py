@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from reparam import diagnostics, estimators, normal
+from reparam import estimators, normal
+from reparam.estimators import diagnostics
 
 
 def test_statistics_match_numpy_on_the_same_draws():

@@ -17,8 +17,9 @@ import numpy as np
 import optax
 import pytest
 
-from reparam import discrete_vae, train
 from reparam import nn as rnn
+from reparam import train
+from reparam.models import discrete_vae
 
 B, L, C = 4, 2, 3
 

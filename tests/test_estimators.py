@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from reparam import diagnostics, estimators, normal, weibull
+from reparam import estimators, normal, weibull
+from reparam.estimators import diagnostics
 
 Z_THRESHOLD = 5.0  # |MC mean − exact| ≤ 5 standard errors; fixed keys, so deterministic
 K = 4  # samples per estimate (≥ 2 for leave-one-out)

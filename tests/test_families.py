@@ -1,4 +1,4 @@
-"""The family contract (DESIGN.md), checked for every family in tests/specs/.
+"""The family contract (docs/DESIGN.md), checked for every family in tests/specs/.
 
 Layers: 1 identity, 2 local derivatives (check_grads), 3 global Monte-Carlo gradients against
 scipy quadrature with a standard-error tolerance, 4 log_prob / moments / KS against scipy and

@@ -24,7 +24,8 @@ import numpy as np
 import pytest
 
 from experiments import vae_mnist
-from reparam import distributed, train
+from reparam import train
+from reparam.train import distributed
 from tests import child
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +40,8 @@ import json, sys, time
 from pathlib import Path
 import jax, jax.numpy as jnp
 from experiments import vae_mnist
-from reparam import distributed, train
+from reparam.train import distributed
+from reparam import train
 
 EPOCHS = int(sys.argv[1])
 mode, jobs = sys.argv[2], sys.argv[3:]  # jobs: workdir [resume] pairs as "dir:0|1"

@@ -139,7 +139,9 @@ def test_float32_small_concentration_fixes_upstream_loggamma_gradient(a):
     np.testing.assert_allclose(upstream[underflow], at_tiny, rtol=1e-4)
     upstream = upstream.astype(np.float64)
     upstream_error = np.abs(upstream / reference - 1)
-    assert upstream_error[underflow].max() > 0.5, "upstream bug fixed? update reparam/gamma.py"
+    assert upstream_error[underflow].max() > 0.5, (
+        "upstream bug fixed? update reparam/families/gamma.py"
+    )
     np.testing.assert_allclose(upstream[~underflow], reference[~underflow], rtol=1e-3)
 
 

@@ -22,7 +22,8 @@ import pytest
 from jax.test_util import check_grads
 from scipy import integrate, stats
 
-from reparam import checks, kl, normal
+from reparam import checks, normal
+from reparam.families import kl
 
 Z_THRESHOLD = 5.0
 MC_SAMPLES = 100_000
@@ -676,7 +677,10 @@ def test_dispatcher_refuses_bad_families_params_keys_and_sample_counts():
 
 def test_every_registered_closed_form_is_public_and_named_after_its_pair():
     for (p_name, q_name), fn in kl.CLOSED_FORMS.items():
-        p_short, q_short = p_name.removeprefix("reparam."), q_name.removeprefix("reparam.")
+        p_short, q_short = (
+            p_name.removeprefix("reparam.families."),
+            q_name.removeprefix("reparam.families."),
+        )
         assert fn.__name__ == f"{p_short}_{q_short}"
         assert fn.__name__ in kl.__all__
     assert set(kl.CLOSED_FORMS.values()) == {case.fn for case in CASES}

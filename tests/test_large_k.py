@@ -13,8 +13,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from reparam import evaluate, objectives, train
 from reparam import nn as rnn
+from reparam import train
+from reparam.models import objectives
+from reparam.train import evaluate
 
 
 def _model(dim: int, hidden: int, latent: int) -> rnn.IWAE:

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from reparam import distributed
+from reparam.train import distributed
 from tests import child
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from reparam import nn as rnn
-from reparam import objectives
+from reparam.models import objectives
 
 W = 1.5
 X = 0.7

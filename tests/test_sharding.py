@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from experiments import vae_mnist
-from reparam import distributed
+from reparam.train import distributed
 from tests import child
 
 # One worker runs this module, so its module-scoped fixture (the child training runs) runs once
@@ -62,7 +62,7 @@ import dataclasses
 import optax
 from experiments import bnn, sac_pendulum, vi_models
 from experiments.models import all_models
-from reparam import distributed
+from reparam.train import distributed
 
 # Where the experiments split arrays: every `distributed.shard_batch` records the sharding XLA's
 # partitioner gave its output (reported while compiling) as (devices, fully replicated).

@@ -18,7 +18,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reparam import bijectors, vi
+from reparam import vi
+from reparam.vi import bijectors
 
 # ------------------------------------------------------------------------------------------
 # The conjugate Gaussian model

@@ -16,7 +16,7 @@ import numpy as np
 from jax.scipy import stats
 
 from experiments.models import Model, vector_quantities
-from reparam import bijectors
+from reparam.vi import bijectors
 
 Y = np.array([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0])
 SIGMA = np.array([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0])

@@ -21,7 +21,7 @@ from jax.scipy import stats
 from jax.scipy.special import logsumexp
 
 from experiments.models import Model, vector_quantities
-from reparam import bijectors
+from reparam.vi import bijectors
 
 TRUE_WEIGHTS = (0.35, 0.65)
 TRUE_LOCS = (-2.0, 1.5)

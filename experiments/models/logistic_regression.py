@@ -17,7 +17,7 @@ import numpy as np
 from jax.scipy import stats
 
 from experiments.models import Model, vector_quantities
-from reparam import bijectors
+from reparam.vi import bijectors
 
 
 @functools.cache

@@ -39,8 +39,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from reparam import kl as kl_lib
-from reparam import normal
+from reparam.families import kl as kl_lib
+from reparam.families import normal
 
 Array = jax.Array
 

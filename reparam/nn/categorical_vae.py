@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 
-from reparam import objectives
+from reparam.models import objectives
 from reparam.nn.vae import BernoulliMLPDecoder, _activation
 
 Array = jax.Array

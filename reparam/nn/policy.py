@@ -31,7 +31,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from reparam import tanh_normal
+from reparam.families import tanh_normal
 from reparam.nn.bayesian import ACTIVATIONS
 
 Array = jax.Array

@@ -15,7 +15,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from reparam import objectives
+from reparam.models import objectives
 
 Array = jax.Array
 

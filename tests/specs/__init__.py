@@ -23,7 +23,7 @@ def _xp(z):
     return jnp if isinstance(z, jax.Array) else np
 
 
-# Test functions f for the global gradient check E[f(z)] (DESIGN.md, testing layer 3), k = 1.
+# Test functions f for the global gradient check E[f(z)] (docs/DESIGN.md, testing layer 3), k = 1.
 TEST_FUNCTIONS: dict[str, Callable[[Any], Any]] = {
     "z": lambda z: z,
     "z2": lambda z: z**2,

@@ -19,7 +19,7 @@ SPECS = [
         params=(np.array([0.0, 0.5, -1.0]), np.array([0.5, 30.0, 100.0])),
         scipy_dist=_scipy_von_mises,
         grad_params=(0.0, 2.0),
-        # No parameter-free ε: a rejection sampler (see reparam/von_mises.py); identity and
+        # No parameter-free ε: a rejection sampler (see reparam/families/von_mises.py); identity and
         # transform layers do not apply, implicit gradients are checked instead.
         has_noise=False,
         implicit=(1,),

@@ -17,19 +17,15 @@ import math
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from reparam import checks
+from reparam._linalg import PRECISION, matvec, solve_lower
 
 Array = jax.Array
 
 PARAMS = ("loc", "scale_tril")
 EVENT_NDIMS = 1
 PARAM_EVENT_NDIMS = {"loc": 1, "scale_tril": 2}
-
-# float32 matmuls may run in reduced precision (TF32/bf16 passes) on accelerators; samples and
-# densities are checked against closed forms, so ask for full precision.
-_PRECISION = lax.Precision.HIGHEST
 
 
 def _params(where: str, loc, scale_tril) -> tuple[Array, Array, tuple[int, ...]]:
@@ -66,38 +62,15 @@ def _event_array(where: str, name: str, value, dtype, size: int) -> Array:
     return array
 
 
-def _matvec(matrix: Array, vector: Array) -> Array:
-    """matrix @ vector over broadcast batch axes: (..., m, n), (..., n) -> (..., m)."""
-    return jnp.matmul(matrix, vector[..., None], precision=_PRECISION)[..., 0]
-
-
-def _solve_lower(tril: Array, rhs: Array) -> Array:
-    """L⁻¹ b for lower-triangular L (..., n, n) and b (..., n); shape broadcast(...) + (n,).
-
-    `lax.linalg.triangular_solve` needs equal batch axes, and broadcasting L to every sample would
-    copy it sample_shape times. Instead the leading axes that only b has (typically the sample
-    axes) are moved into the columns of one right-hand side, so L is read once per batch element.
-    """
-    n = tril.shape[-1]
-    batch = jnp.broadcast_shapes(tril.shape[:-2], rhs.shape[:-1])
-    outer, inner = batch[: len(batch) - (tril.ndim - 2)], batch[len(batch) - (tril.ndim - 2) :]
-    tril = jnp.broadcast_to(tril, (*inner, n, n))
-    columns = math.prod(outer)
-    rhs = jnp.broadcast_to(rhs, (*batch, n)).reshape((columns, *inner, n))
-    rhs = jnp.moveaxis(rhs, 0, -1)  # inner + (n, columns)
-    solution = lax.linalg.triangular_solve(tril, rhs, left_side=True, lower=True)
-    return jnp.moveaxis(solution, -1, 0).reshape((*batch, n))
-
-
 @jax.jit
 def _transform(eps: Array, loc: Array, tril: Array) -> Array:
-    return loc + _matvec(tril, eps)
+    return loc + matvec(tril, eps)
 
 
 @jax.jit
 def _log_prob(x: Array, loc: Array, tril: Array) -> Array:
     d = loc.shape[-1]
-    y = _solve_lower(tril, x - loc)
+    y = solve_lower(tril, x - loc)
     return -0.5 * jnp.sum(y**2, axis=-1) - _log_det(tril) - 0.5 * d * math.log(2 * math.pi)
 
 
@@ -176,5 +149,5 @@ def covariance(loc, scale_tril) -> Array:
     """Σ = L Lᵀ, shape B + (d, d)."""
     loc, tril, batch_shape = _params("covariance", loc, scale_tril)
     d = loc.shape[-1]
-    sigma = jnp.matmul(tril, jnp.swapaxes(tril, -1, -2), precision=_PRECISION)
+    sigma = jnp.matmul(tril, jnp.swapaxes(tril, -1, -2), precision=PRECISION)
     return jnp.broadcast_to(sigma, (*batch_shape, d, d))

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from jax.scipy.special import betainc, betaln, digamma, xlog1py, xlogy
 
 from reparam import checks
-from reparam.gamma import log_sample
+from reparam.families.gamma import log_sample
 
 Array = jax.Array
 

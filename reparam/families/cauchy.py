@@ -11,7 +11,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from reparam import location_scale
+from reparam.families import location_scale
 
 Array = jax.Array
 

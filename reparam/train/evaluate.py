@@ -19,7 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
-from reparam import kl, normal, objectives
+from reparam.families import kl, normal
+from reparam.models import objectives
 
 Array = jax.Array
 Encoder = Callable[[Array], tuple[Array, Array]]

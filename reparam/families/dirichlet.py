@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from jax.scipy.special import digamma, gammaln, xlogy
 
 from reparam import checks
-from reparam.gamma import log_sample
+from reparam.families.gamma import log_sample
 
 Array = jax.Array
 

@@ -23,11 +23,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.linalg import solve_triangular
 from jax.scipy.special import digamma, gammaln, i0e, i1e
 from jax.typing import ArrayLike
 
 from reparam import checks
+from reparam._linalg import solve_lower, solve_lower_matrix
 
 Array = jax.Array
 Shape = tuple[int, ...]
@@ -335,14 +335,6 @@ def von_mises_von_mises(
 
 
 # ---------------------------------------------------------------- multivariate normals
-def _solve_lower(tril: Array, rhs: Array) -> Array:
-    """tril⁻¹ · rhs with batch dimensions broadcast (the solver wants them equal)."""
-    batch = jnp.broadcast_shapes(tril.shape[:-2], rhs.shape[:-2])
-    tril = jnp.broadcast_to(tril, batch + tril.shape[-2:])
-    rhs = jnp.broadcast_to(rhs, batch + rhs.shape[-2:])
-    return solve_triangular(tril, rhs, lower=True)
-
-
 def _check_square(where: str, name: str, value: Array, size: int) -> None:
     checks.event_size(where, name, value, size, axis=-1)
     checks.event_size(where, name, value, size, axis=-2)
@@ -378,8 +370,10 @@ def multivariate_normal_multivariate_normal(
     checks.require(where, "scale_tril_p", diag_p, lambda x, xp: x > 0, "with a positive diagonal")
     checks.require(where, "scale_tril_q", diag_q, lambda x, xp: x > 0, "with a positive diagonal")
     tril_p, tril_q = jnp.tril(tril_p), jnp.tril(tril_q)
-    whitened_scale = _solve_lower(tril_q, tril_p)  # L_q⁻¹ L_p: tr(Σ_q⁻¹Σ_p) = its squared norm
-    whitened_shift = _solve_lower(tril_q, (loc_p - loc_q)[..., None])[..., 0]
+    whitened_scale = solve_lower_matrix(
+        tril_q, tril_p
+    )  # L_q⁻¹ L_p: tr(Σ_q⁻¹Σ_p) = its squared norm
+    whitened_shift = solve_lower(tril_q, loc_p - loc_q)
     kl = (
         0.5 * (jnp.sum(whitened_scale**2, axis=(-2, -1)) - size)
         + 0.5 * jnp.sum(whitened_shift**2, axis=-1)
@@ -432,7 +426,7 @@ def low_rank_normal_normal(
 
 # ---------------------------------------------------------------- registry and dispatch
 def _registered(p: str, q: str, fn: Callable[..., Array]) -> tuple[tuple[str, str], Callable]:
-    return (f"reparam.{p}", f"reparam.{q}"), fn
+    return (f"reparam.families.{p}", f"reparam.families.{q}"), fn
 
 
 #: Closed forms by (p module name, q module name); read-only, looked up by `kl_divergence`.

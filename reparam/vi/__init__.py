@@ -76,16 +76,11 @@ from jax.flatten_util import ravel_pytree
 from jax.scipy.special import logsumexp
 from jax.sharding import Mesh
 
-from reparam import (
-    bijectors,
-    checks,
-    dirichlet,
-    distributed,
-    low_rank_normal,
-    multivariate_normal,
-    normal,
-)
-from reparam.bijectors import Bijector
+from reparam import checks
+from reparam.families import dirichlet, low_rank_normal, multivariate_normal, normal
+from reparam.train import distributed
+from reparam.vi import bijectors
+from reparam.vi.bijectors import Bijector
 
 Array = jax.Array
 PyTree = Any

@@ -26,7 +26,7 @@ import numpy as np
 from jax.scipy.special import betainc, betaln, digamma, gammaln
 
 from reparam import checks
-from reparam.gamma import log_sample
+from reparam.families.gamma import log_sample
 
 Array = jax.Array
 

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import ndtr
 
-from reparam import location_scale
+from reparam.families import location_scale
 
 Array = jax.Array
 

@@ -51,7 +51,8 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
-from reparam import checks, normal
+from reparam import checks
+from reparam.families import normal
 
 Array = jax.Array
 sg = jax.lax.stop_gradient
@@ -409,9 +410,9 @@ def gumbel_softmax(
     where = "reparam.estimators.gumbel_softmax"
     _choice(where, "distribution", distribution, DISCRETE)
     if distribution == "categorical":
-        from reparam import relaxed_categorical as family
+        from reparam.families import relaxed_categorical as family
     else:
-        from reparam import relaxed_bernoulli as family
+        from reparam.families import relaxed_bernoulli as family
     key = checks.key(key, where)
     f = _callable(where, "f", f)
     num_samples = _num_samples(where, num_samples)

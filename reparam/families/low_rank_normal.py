@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from reparam import checks
 
 # One triangular-solve helper for both Gaussian families: it moves sample axes into columns.
-from reparam.multivariate_normal import _PRECISION, _matvec, _solve_lower
+from reparam._linalg import PRECISION, matvec, solve_lower
 
 Array = jax.Array
 
@@ -60,7 +60,7 @@ def _params(where: str, loc, cov_factor, scale_diag) -> tuple[Array, Array, Arra
 @jax.jit
 def _transform(eps: Array, loc: Array, cov_factor: Array, scale_diag: Array) -> Array:
     d = loc.shape[-1]
-    return loc + _matvec(cov_factor, eps[..., d:]) + scale_diag * eps[..., :d]
+    return loc + matvec(cov_factor, eps[..., d:]) + scale_diag * eps[..., :d]
 
 
 def _woodbury(cov_factor: Array, scale_diag: Array) -> tuple[Array, Array, Array]:
@@ -68,7 +68,7 @@ def _woodbury(cov_factor: Array, scale_diag: Array) -> tuple[Array, Array, Array
     w_hat = cov_factor / scale_diag[..., None]
     r = cov_factor.shape[-1]
     capacitance = jnp.eye(r, dtype=w_hat.dtype) + jnp.matmul(
-        jnp.swapaxes(w_hat, -1, -2), w_hat, precision=_PRECISION
+        jnp.swapaxes(w_hat, -1, -2), w_hat, precision=PRECISION
     )
     chol = jnp.linalg.cholesky(capacitance)
     log_det = 2 * jnp.sum(jnp.log(scale_diag), axis=-1) + 2 * jnp.sum(
@@ -131,7 +131,7 @@ def _log_prob(x: Array, loc: Array, cov_factor: Array, scale_diag: Array) -> Arr
     d = loc.shape[-1]
     w_hat, chol, log_det = _woodbury(cov_factor, scale_diag)
     delta = (x - loc) / scale_diag
-    projected = _solve_lower(chol, _matvec(jnp.swapaxes(w_hat, -1, -2), delta))
+    projected = solve_lower(chol, matvec(jnp.swapaxes(w_hat, -1, -2), delta))
     mahalanobis = jnp.sum(delta**2, axis=-1) - jnp.sum(projected**2, axis=-1)
     return -0.5 * (mahalanobis + log_det + d * math.log(2 * math.pi))
 
@@ -178,6 +178,6 @@ def covariance(loc, cov_factor, scale_diag) -> Array:
     """Σ = W Wᵀ + diag(scale_diag²), shape B + (d, d) (forms the d × d matrix)."""
     loc, cov_factor, scale_diag, batch_shape = _params("covariance", loc, cov_factor, scale_diag)
     d = loc.shape[-1]
-    low_rank = jnp.matmul(cov_factor, jnp.swapaxes(cov_factor, -1, -2), precision=_PRECISION)
+    low_rank = jnp.matmul(cov_factor, jnp.swapaxes(cov_factor, -1, -2), precision=PRECISION)
     value = low_rank + jnp.eye(d, dtype=loc.dtype) * (scale_diag**2)[..., None]
     return jnp.broadcast_to(value, (*batch_shape, d, d))

@@ -41,7 +41,7 @@ BINARIZED_MNIST_SHA1 = {
 BINARIZED_MNIST_SIZE = {"train": 50_000, "valid": 10_000, "test": 10_000}
 
 # The repository's copy of the train and validation files (the test file is not shipped).
-DEFAULT_MNIST_DIR = Path(__file__).resolve().parent.parent / "data" / "binarized_mnist"
+DEFAULT_MNIST_DIR = Path(__file__).resolve().parents[2] / "data" / "binarized_mnist"
 
 
 class DataError(ValueError):

@@ -26,8 +26,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from reparam import estimators, normal
-from reparam import kl as kl_divergence  # `kl` is also the objectives' keyword argument
+from reparam import estimators
+from reparam.families import kl as kl_divergence  # `kl` is also the objectives' keyword argument
+from reparam.families import normal
 
 Array = jax.Array
 Encoder = Callable[[Array], tuple[Array, Array]]

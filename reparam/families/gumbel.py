@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from reparam import location_scale
+from reparam.families import location_scale
 
 Array = jax.Array
 
