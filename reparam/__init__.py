@@ -26,32 +26,8 @@ import importlib.util
 import sys
 
 from reparam import checks, estimators, families
-from reparam.families import (
-    FAMILIES,
-    beta,
-    cauchy,
-    dirichlet,
-    exponential,
-    gamma,
-    gumbel,
-    kl,
-    kumaraswamy,
-    laplace,
-    location_scale,
-    logistic,
-    lognormal,
-    low_rank_normal,
-    multivariate_normal,
-    normal,
-    normal_mixture,
-    relaxed_bernoulli,
-    relaxed_categorical,
-    student_t,
-    tanh_normal,
-    uniform,
-    von_mises,
-    weibull,
-)
+from reparam.families import *  # noqa: F403  (the families, by their short names)
+from reparam.families import FAMILIES
 
 # Earlier flat module names -> where they live now. Both `reparam.data` (attribute) and
 # `import reparam.data` / `from reparam.data import DataError` (submodule import) resolve here.
@@ -109,33 +85,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'reparam' has no attribute {name!r}")
 
 
-__all__ = [
-    "FAMILIES",
-    "beta",
-    "cauchy",
-    "checks",
-    "dirichlet",
-    "estimators",
-    "exponential",
-    "families",
-    "gamma",
-    "gumbel",
-    "kl",
-    "kumaraswamy",
-    "laplace",
-    "location_scale",
-    "logistic",
-    "lognormal",
-    "low_rank_normal",
-    "multivariate_normal",
-    "normal",
-    "normal_mixture",
-    "relaxed_bernoulli",
-    "relaxed_categorical",
-    "student_t",
-    "tanh_normal",
-    "uniform",
-    "von_mises",
-    "weibull",
-]
+__all__ = ["checks", "estimators", "families", *families.__all__]
 __version__ = "0.1.0"
