@@ -50,8 +50,7 @@ class RunFlags:
     """Flags every experiment script takes."""
 
     workdir: Path | None = None
-    """Where this run writes (config, metrics, checkpoints, plots, record.json); default
-    runs/<experiment>[-quick]."""
+    """Where this run writes its files; default runs/<experiment>[-quick]."""
     quick: bool = False
     """Start from the seconds-long preset (what the tests run); other flags override it."""
     resume: bool = False
@@ -61,8 +60,7 @@ class RunFlags:
     progress: bool = True
     """Progress bars (--no-progress for logs)."""
     record: bool = False
-    """Also write the compact record to experiments/results/records/ (what `make results`
-    renders); for full runs whose numbers the results files report."""
+    """Also write the record to experiments/results/records/, which `make results` renders."""
 
 
 def _flat(tp: Any) -> Any:
@@ -86,13 +84,18 @@ def cli(
     argv = list(sys.argv[1:] if argv is None else argv)
     default = quick() if "--quick" in argv else config_type()
 
-    @dataclasses.dataclass(frozen=True)
-    class Command:
-        config: _flat(config_type) = default  # type: ignore[valid-type]
-        run: _flat(RunFlags) = RunFlags()  # type: ignore[valid-type]
-
-    Command.__doc__ = description or config_type.__doc__
-    parsed = tyro.cli(Command, args=argv, config=(tyro.conf.FlagConversionOff,))
+    # Built with make_dataclass: the field types must be objects, not the strings that
+    # `from __future__ import annotations` would make of a class body's annotations.
+    command = dataclasses.make_dataclass(
+        "Command",
+        [
+            ("config", _flat(config_type), dataclasses.field(default=default)),
+            ("run", _flat(RunFlags), dataclasses.field(default=RunFlags())),
+        ],
+        frozen=True,
+    )
+    command.__doc__ = description or config_type.__doc__
+    parsed = tyro.cli(command, args=argv)
     try:
         check_config(parsed.config)
         if validate is not None:
