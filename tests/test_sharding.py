@@ -80,9 +80,10 @@ def recording_shard_batch(tree, mesh, axis=0):
     return tree
 
 distributed.shard_batch = recording_shard_batch
-bnn_tiny = bnn.Config.quick(digits_hidden=(16,), digits_epochs=2, digits_batch=64)
-sac_tiny = sac_pendulum.Config.quick(total_steps=200, chunk_steps=200, learning_starts=170,
-                                     batch_size=16, hidden=(16,), eval_episodes=0)
+bnn_tiny = dataclasses.replace(bnn.Config.quick(), digits_hidden=(16,), digits_epochs=2,
+                               digits_batch=64)
+sac_tiny = dataclasses.replace(sac_pendulum.Config.quick(), total_steps=200, chunk_steps=200,
+                               learning_starts=170, batch_size=16, hidden=(16,), eval_episodes=0)
 vi_tiny = dataclasses.replace(vi_models.QUICK, num_steps=40, window=20)
 variant = vi_models.Variant("mean_field", "stl", num_samples=4, dirichlet_weights=True)
 for devices in (1, 4):
@@ -90,9 +91,9 @@ for devices in (1, 4):
     current[0] = f"bnn{devices}"
     # (The regression's full batch goes through the same `shard_batch`: not run here, to save
     # two compilations per mesh.)
-    digits = bnn.run_digits(bnn_tiny, False, mesh, predict=False)["curves"]
+    digits = bnn.run_digits(jax.random.key(0), bnn_tiny, mesh, predict=False)["curves"]
     current[0] = f"sac{devices}"
-    sac = sac_pendulum.run_sac(sac_tiny, 0, False, mesh, trace=True)["trace"]
+    sac = sac_pendulum.run_sac(jax.random.key(0), sac_tiny, mesh, trace=True)["trace"]
     # (REINFORCE's environments go through the same `shard_batch`: not run here, to save its
     # compilations.)
     current[0] = f"vi{devices}"
@@ -180,9 +181,14 @@ def test_experiments_really_split_their_batches(runs, experiment):
 
 
 def test_experiment_flags_choose_the_mesh():
-    from experiments import bnn, sac_pendulum, vi_models
+    from experiments import bnn, runner, sac_pendulum, vi_models
 
-    for module in (bnn, sac_pendulum, vi_models):
+    for module in (bnn, sac_pendulum):  # through experiments/runner.py
+        parse = lambda flags, m=module: runner.cli(m.Config, m.Config.quick, flags)[0]
+        assert (parse([]).mesh, parse([]).devices) == ("none", None)
+        assert (parse(["--mesh", "data", "--devices", "4"]).devices) == 4
+        assert parse(["--mesh", "data"]).mesh == "data"
+    for module in (vi_models,):
         parse = lambda flags, m=module: m._config_from_args(m._parser().parse_args(flags))
         assert (parse([]).mesh, parse([]).devices) == ("none", None)
         assert (parse(["--devices", "4"]).mesh, parse(["--devices", "4"]).devices) == ("data", 4)
