@@ -321,7 +321,8 @@ def make_sac_trainer(
         outputs = {"done": out.done, "episode_return": episode_return, **metrics}
         return distributed.keep_replicated(new, mesh), outputs
 
-    @functools.partial(jax.jit, static_argnames="num_steps")
+    # The carry (agent and replay buffer) is donated: updated in place, not copied.
+    @functools.partial(jax.jit, static_argnames="num_steps", donate_argnames="carry")
     def steps(key: Array, carry: SACCarry, start: Array, num_steps: int):
         ts = start + jnp.arange(num_steps)
         return jax.lax.scan(lambda c, t: step(key, c, t), carry, ts)
