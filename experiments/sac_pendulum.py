@@ -35,6 +35,7 @@ import jax
 import numpy as np
 import optax
 from jax.sharding import Mesh
+from tqdm import tqdm
 
 from experiments import runner
 from experiments.reports import sac_pendulum as report
@@ -137,8 +138,6 @@ def sac_trainer(config: Config, mesh: Mesh | None = None) -> rl.SACTrainer:
 
 def run_sac(key, config: Config, mesh: Mesh | None = None, progress=False, trace=False):
     """One SAC run's summary; `trace` adds the per-step losses (arrays) under "trace"."""
-    from tqdm import tqdm
-
     trainer = sac_trainer(config, mesh)
     wall, cpu = time.perf_counter(), time.process_time()
     with tqdm(total=config.total_steps, desc="SAC", disable=not progress) as bar:

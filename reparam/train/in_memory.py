@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import Mesh
+from tqdm.auto import tqdm
 
 from reparam.train import distributed
 from reparam.train.loop import LossFn, Metrics, make_train_step
@@ -121,8 +122,6 @@ def run_epochs(
     Returns the final state, each metric per epoch ((num_epochs,) numpy arrays) and copies of
     the parameters after the epochs numbered (from 1) in `keep` (0: the initial parameters).
     """
-    from tqdm.auto import tqdm  # local import: tqdm only where a loop draws a bar
-
     # Copies: the epochs donate the state's buffers.
     kept = {0: jax.tree.map(jnp.copy, state.params)} if 0 in keep else {}
     history = []
