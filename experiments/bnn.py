@@ -3,23 +3,20 @@
     python -m experiments.bnn --quick
     python -m experiments.bnn --workdir runs/bnn --record
 
-1. Regression curve (Blundell et al. 2015, Figure 5): a Bayes-by-Backprop MLP (scale-mixture
-   prior) and a deterministic MLP fit full-batch to `reparam.models.bnn.blundell_curve` on
-   [0, 0.5]; measured: how the predictive band widens away from the data.
-2. scikit-learn's 8x8 digits (fixed 1347 / 450 split): test accuracy, NLL and calibration
-   error (ECE) of the Bayesian MLP's predictive average against a deterministic MLP.
-3. Per-minibatch gradient variance of the estimators bbb, local and flipout (Kingma et al. 2015,
-   Table 1) at the same digits-BNN parameters, early and final.
+1. Regression curve (Blundell et al. 2015, Fig. 5): a Bayes-by-Backprop MLP (scale-mixture prior)
+   and a deterministic MLP fit full-batch to `bnn.blundell_curve`; the band away from the data.
+2. scikit-learn's 8x8 digits (fixed 1347 / 450 split): test accuracy, NLL and ECE of the BNN's
+   predictive average against a deterministic MLP.
+3. Per-minibatch gradient variance of bbb, local and flipout (Kingma et al. 2015, Table 1).
 
-Loops: `reparam.train.in_memory`, `reparam.models.bnn`; report and plots:
-experiments/reports/bnn.py (from the record). `--quick` exits 1 if `reports.bnn.checks_failed`
-finds anything. `--mesh data [--devices N]` splits the regression's points and the digits
-minibatches over a device mesh (same results up to float32 sums: tests/test_sharding.py).
+Loops: `reparam.train.in_memory`, `reparam.models.bnn`; report and plots: experiments/reports/
+bnn.py (from the record). `--quick` exits 1 if `reports.bnn.checks_failed` finds anything.
+`--mesh data [--devices N]` splits the regression's points and the digits minibatches over a
+device mesh (same results up to float32 sums: tests/test_sharding.py).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import sys
 import time
@@ -102,11 +99,9 @@ class Config:
 
 
 def validate(config: Config) -> None:
+    runner.require_mesh_for_devices(config)
     early, epochs = config.var_early_epoch, config.digits_epochs
-    runner.require(config.mesh == "data" or config.devices in (None, 1), "--devices",
-                   "used with --mesh data", config.devices)  # fmt: skip
-    runner.require(early <= epochs, "--var-early-epoch", f"at most --digits-epochs ({epochs})",
-                   early)  # fmt: skip
+    runner.require(early <= epochs, "--var-early-epoch", f"at most --digits-epochs {epochs}", early)
 
 
 def run_regression(key, config: Config, mesh: Mesh | None = None) -> dict[str, Any]:
@@ -120,27 +115,34 @@ def run_regression(key, config: Config, mesh: Mesh | None = None) -> dict[str, A
     model = BayesianMLP(config.reg_hidden, 1, layer_kwargs=tuple(layers.items()))
     deterministic = MLP(config.reg_hidden, 1)
     optimizer = optax.adam(config.reg_lr)
-    fit = functools.partial(bnn.fit_regression, train_key, data=data, optimizer=optimizer,
-                            num_steps=config.reg_steps, mesh=mesh)  # fmt: skip
-    params, noise, losses = fit(model, jax.jit(model.init)(*jax.random.split(init_key), data[0]))
+    xy, fit_key = train.place_data((data, train_key), mesh)
+
+    def fit(net, model_params, bayesian=True):  # full batch; the noise scale starts at 0.1
+        params = {"model": model_params, "log_noise": jnp.log(jnp.float32(0.1))}
+        state = train.place_state(train.create_state(params, optimizer), mesh)
+        loss = bnn.regression_loss(net, config.reg_points, bayesian=bayesian)
+        state, metrics = in_memory.fit_full_batch(
+            fit_key, state, loss, optimizer, xy, num_steps=config.reg_steps, mesh=mesh
+        )
+        losses, tail = np.asarray(metrics["loss"]), max(1, config.reg_steps // 20)
+        return state.params, {"noise_scale": float(jnp.exp(state.params["log_noise"])),
+                              "loss_first": float(losses[:tail].mean()),
+                              "loss_last": float(losses[-tail:].mean())}  # fmt: skip
+
+    params, fitted = fit(model, jax.jit(model.init)(*jax.random.split(init_key), data[0]))
     grid = np.linspace(-0.2, 1.2, 281, dtype=np.float32)
     samples = bnn.predictive_samples(model, params["model"], pred_key, grid[:, None],
                                      config.reg_samples)[..., 0]  # fmt: skip
-    band = bnn.predictive_band(samples, noise)
-    tail = max(1, config.reg_steps // 20)
-    det_params = jax.jit(deterministic.init)(det_key, data[0])
-    det_params, det_noise, det_losses = fit(deterministic, det_params, bayesian=False)
+    band = bnn.predictive_band(samples, fitted["noise_scale"])
+    det_params, det_fitted = fit(
+        deterministic, jax.jit(deterministic.init)(det_key, data[0]), False
+    )
     det_mean = jax.jit(deterministic.apply)(det_params["model"], grid[:, None])[:, 0]
     return {
         "grid": grid, "x": data[0][:, 0], "y": data[1][:, 0],
-        "bayes": {
-            **band, "noise_scale": noise,
-            "loss_first": float(losses[:tail].mean()), "loss_last": float(losses[-tail:].mean()),
-            "band": bnn.band_widening(grid, band["total_std"]),
-            "band_epistemic": bnn.band_widening(grid, band["epistemic_std"]),
-        },
-        "deterministic": {"mean": det_mean, "noise_scale": det_noise,
-                          "loss_last": float(det_losses[-tail:].mean())},
+        "bayes": {**band, **fitted, "band": bnn.band_widening(grid, band["total_std"]),
+                  "band_epistemic": bnn.band_widening(grid, band["epistemic_std"])},
+        "deterministic": {"mean": det_mean, **det_fitted},
     }  # fmt: skip
 
 
@@ -189,9 +191,7 @@ def run_digits(key, config: Config, mesh=None, progress=False, predict=True) -> 
         states[name], metrics, kept[name] = in_memory.run_epochs(
             train_key, state, epoch, train_data, num_epochs=config.digits_epochs, desc=name,
             keep=(config.var_early_epoch,), progress=progress)  # fmt: skip
-        curves.update(
-            {f"{name}_{k}": v.tolist() for k, v in metrics.items() if k in ("loss", "kl")}
-        )
+        curves |= {f"{name}_{k}": v.tolist() for k, v in metrics.items() if k != "nll"}
     wall = time.perf_counter() - start
     if not predict:
         return {"curves": curves}

@@ -131,6 +131,13 @@ def require(condition: bool, flag: str, expected: str, got: Any) -> None:
         raise UsageError(f"{flag} must be {expected}, got {got!r}")
 
 
+def require_mesh_for_devices(config: Any) -> None:
+    """A config with `mesh` and `devices` fields: --devices N (N > 1) needs --mesh data."""
+    devices = config.devices
+    require(config.mesh == "data" or devices in (None, 1), "--devices", "used with --mesh data",
+            devices)  # fmt: skip
+
+
 # ---------------------------------------------------------------- work directory
 def prepare_workdir(workdir: Path, *, resume: bool, overwrite: bool) -> Path:
     """Make `workdir` ready for a run without ever losing one.

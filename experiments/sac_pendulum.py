@@ -111,9 +111,8 @@ class Config:
 
 
 def validate(config: Config) -> None:
-    devices, steps, chunk = config.devices, config.total_steps, config.chunk_steps
-    runner.require(config.mesh == "data" or devices in (None, 1), "--devices",
-                   "used with --mesh data", devices)  # fmt: skip
+    runner.require_mesh_for_devices(config)
+    steps, chunk = config.total_steps, config.chunk_steps
     runner.require(steps % chunk == 0, "--total-steps", f"a multiple of --chunk-steps ({chunk})",
                    steps)  # fmt: skip
 

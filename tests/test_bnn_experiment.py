@@ -121,6 +121,6 @@ def test_flags_choose_the_quick_preset_and_the_mesh(capsys):
         runner.cli(experiment.Config, experiment.Config.quick, ["--var-early-epoch", "400"],
                    validate=experiment.validate)  # fmt: skip
     assert exit_info.value.code == 2
-    assert "--var-early-epoch must be at most --digits-epochs (300), got 400" in (
+    assert "--var-early-epoch must be at most --digits-epochs 300, got 400" in (
         capsys.readouterr().err
     )

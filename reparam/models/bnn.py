@@ -27,12 +27,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from jax.sharding import Mesh
-
-from reparam.train import in_memory
-from reparam.train.loop import place_data, place_state
-from reparam.train.state import create_state
 
 Array = jax.Array
 PyTree = Any
@@ -65,7 +59,7 @@ def gaussian_elbo_loss(
 
 def regression_loss(model: nn.Module, num_data: int, *, bayesian: bool = True) -> Callable:
     """`loss_fn(params, data, key) -> (loss, metrics)` of y ~ N(f(x), σ²) with a learned noise
-    scale, for `reparam.train.in_memory.fit_full_batch`: params {"model", "log_noise"}, data
+    scale, e.g. for `reparam.train.in_memory.fit_full_batch`: params {"model", "log_noise"}, data
     (x (B, D), y (B, 1)). Bayesian: the negative ELBO per example (`gaussian_elbo_loss`;
     `model.apply(params, key, x) -> (f(x), kl)`). Otherwise the Gaussian NLL per example of a
     deterministic `model.apply(params, x) -> f(x)` (the key unused)."""
@@ -79,31 +73,6 @@ def regression_loss(model: nn.Module, num_data: int, *, bayesian: bool = True) -
         return nll + 0.5 * math.log(2 * math.pi), {"nll": nll}
 
     return loss
-
-
-def fit_regression(
-    key: Array,
-    model: nn.Module,
-    model_params: PyTree,
-    data: tuple[Array, Array],
-    optimizer: optax.GradientTransformation,
-    *,
-    num_steps: int,
-    bayesian: bool = True,
-    init_noise: float = 0.1,
-    mesh: Mesh | None = None,
-) -> tuple[PyTree, float, np.ndarray]:
-    """Full-batch fit of `regression_loss` (the model and a noise scale starting at
-    `init_noise`), one jitted scan. Returns the params {"model", "log_noise"}, the learned noise
-    scale and the loss of every step (num_steps,). With a `mesh`, the points are split over its
-    data axis (place nothing beforehand: the data, key and state are put on it here)."""
-    params = {"model": model_params, "log_noise": jnp.log(jnp.float32(init_noise))}
-    state = place_state(create_state(params, optimizer), mesh)
-    data, key = place_data((data, key), mesh)
-    loss = regression_loss(model, data[0].shape[0], bayesian=bayesian)
-    state, metrics = in_memory.fit_full_batch(key, state, loss, optimizer, data,
-                                              num_steps=num_steps, mesh=mesh)  # fmt: skip
-    return state.params, float(jnp.exp(state.params["log_noise"])), np.asarray(metrics["loss"])
 
 
 def predictive_band(samples: Array, noise_scale: float) -> dict[str, np.ndarray]:
