@@ -93,6 +93,7 @@ def test_earlier_flat_names_resolve_to_the_same_modules():
         assert importlib.import_module(old) is importlib.import_module(new), old
         assert importlib.import_module(new).__spec__.name == new  # not renamed by the alias
     from reparam.data import DataError  # a `from old.path import name` keeps working
+
     from reparam.train.data import DataError as Same
 
     assert DataError is Same
