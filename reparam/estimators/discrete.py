@@ -587,7 +587,6 @@ def indecater(
 
 
 __all__ = [
-    "DISTRIBUTIONS",
     "arm",
     "disarm",
     "gumbel_rao",
