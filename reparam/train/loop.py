@@ -338,10 +338,10 @@ def _to_python(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 
 def fit(
+    key: Array,
     state: TrainState,
     train_epoch: Callable[[TrainState, Array, Array, Any], tuple[TrainState, Metrics]],
     data: Array,
-    key: Array,
     *,
     num_epochs: int,
     workdir: str | os.PathLike,
@@ -365,10 +365,10 @@ def fit(
     checkpoints in `workdir/checkpoints` every `checkpoint_every` epochs and when it stops.
 
     Args:
+      key: the run's key (the same on resume: randomness is a function of key, step, epoch).
       state: the initial state (also the structure a resumed checkpoint is read into).
       train_epoch: from `make_train_epoch`.
       data: the training set, put on the device once here.
-      key: the run's key (the same on resume: randomness is a function of key, step, epoch).
       num_epochs: the epoch to stop after.
       workdir: where metrics and checkpoints go.
       checkpoint_every: epochs between checkpoints.
