@@ -75,7 +75,10 @@ def log_prob(x, concentration) -> Array:
     cannot be checked without `checks.checked`).
     """
     where = "reparam.dirichlet.log_prob"
-    concentration, _ = _params("log_prob", concentration)
+    concentration, batch_shape = _params("log_prob", concentration)
+    checks.broadcastable(
+        "reparam.dirichlet.log_prob", "x", jnp.shape(x), batch_shape, concentration.shape[-1:]
+    )
     x = jnp.asarray(x, concentration.dtype)
     if x.ndim < 1:
         raise ValueError(

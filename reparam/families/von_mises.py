@@ -303,7 +303,8 @@ def log_prob(x, loc, concentration) -> Array:
     The density is that of an angle: x is read modulo 2π (as scipy's `vonmises.logpdf` does), so
     any real x is accepted. Uses i0e, so it is finite for every κ > 0 (no overflow of I₀).
     """
-    loc, concentration, _ = _params("log_prob", loc, concentration)
+    loc, concentration, batch_shape = _params("log_prob", loc, concentration)
+    checks.broadcastable("reparam.von_mises.log_prob", "x", jnp.shape(x), batch_shape)
     x = jnp.asarray(x, loc.dtype)
     return _log_density_centered(x - loc, concentration)
 
