@@ -234,7 +234,8 @@ def sample(key: Array, logits, locs, scales, sample_shape=()) -> Array:
 
 def sample_and_log_prob(key: Array, logits, locs, scales, sample_shape=()) -> tuple[Array, Array]:
     """Draw z (as :func:`sample`) and its log-density."""
-    z = sample(key, logits, locs, scales, sample_shape)
+    where = "reparam.normal_mixture.sample_and_log_prob"
+    z = sample(key, logits, locs, scales, checks.sample_shape(where, sample_shape))
     return z, log_prob(z, logits, locs, scales)
 
 

@@ -116,7 +116,11 @@ def _one_hot_log_prob(z: Array, logits: Array) -> Array:
 
 # A family module for `estimators.score_function`: one-hot categorical, event axis last.
 one_hot_categorical = SimpleNamespace(
-    sample=lambda key, logits, sample_shape=(): _sample_one_hot(key, logits, tuple(sample_shape)),
+    sample=lambda key, logits, sample_shape=(): _sample_one_hot(
+        key,
+        logits,
+        checks.sample_shape("reparam.discrete_vae.one_hot_categorical.sample", sample_shape),
+    ),
     log_prob=_one_hot_log_prob,
 )
 
