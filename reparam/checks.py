@@ -316,3 +316,25 @@ def event_size(where: str, name: str, value: Array, expected: int, axis: int = -
             f"{where}: `{name}` must have size {expected} on axis {axis} (the event axis), "
             f"got shape {value.shape}"
         )
+
+
+__all__ = [
+    "broadcast",
+    "broadcastable",
+    "checked",
+    "choice",
+    "count",
+    "event_size",
+    "family",
+    "finite",
+    "float_dtype",
+    "function",
+    "key",
+    "less",
+    "noise_dtype",
+    "numeric",
+    "per_sample",
+    "positive",
+    "require",
+    "sample_shape",
+]

@@ -503,7 +503,7 @@ def test_initial_value_outside_the_support_names_the_leaf():
         (dict(gradient="dreg"), "'dreg' needs `bound`='iwae'"),
         (dict(bound="iwae", num_samples=1), "needs `num_samples` ≥ 2"),
         (dict(bound="iwae", num_samples=2, gradient="analytic_entropy"), "needs `bound`='elbo'"),
-        (dict(num_steps=0), "`num_steps` must be a positive int"),
+        (dict(num_steps=0), "`num_steps` must be >= 1"),
         (dict(family="low_rank", rank=4), "`rank` must be ≤ the dimension 3"),
         (dict(init_scale=-1.0), "`init_scale` must be > 0"),
     ],

@@ -115,3 +115,16 @@ def variance(concentration1, concentration0) -> Array:
     a, b, batch_shape = _params("variance", concentration1, concentration0)
     total = a + b
     return jnp.broadcast_to(a * b / (total**2 * (total + 1)), batch_shape)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "entropy",
+    "log_prob",
+    "mean",
+    "sample",
+    "sample_and_log_prob",
+    "variance",
+]

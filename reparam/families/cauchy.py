@@ -90,3 +90,17 @@ def cdf(x, loc, scale) -> Array:
 def entropy(loc, scale) -> Array:
     loc, scale, batch_shape = _params("entropy", loc, scale)
     return jnp.broadcast_to(math.log(4.0 * math.pi) + jnp.log(scale), batch_shape)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "entropy",
+    "log_prob",
+    "noise",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+]

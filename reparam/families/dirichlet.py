@@ -111,3 +111,16 @@ def variance(concentration) -> Array:
     concentration, _ = _params("variance", concentration)
     total = jnp.sum(concentration, axis=-1, keepdims=True)
     return concentration * (total - concentration) / (total**2 * (total + 1))
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "PARAM_EVENT_NDIMS",
+    "entropy",
+    "log_prob",
+    "mean",
+    "sample",
+    "sample_and_log_prob",
+    "variance",
+]

@@ -98,3 +98,19 @@ def mean(rate) -> Array:
 def variance(rate) -> Array:
     rate, batch_shape = _params("variance", rate)
     return jnp.broadcast_to(rate**-2, batch_shape)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "entropy",
+    "log_prob",
+    "mean",
+    "noise",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+    "variance",
+]

@@ -182,3 +182,17 @@ def mean(concentration, rate) -> Array:
 def variance(concentration, rate) -> Array:
     concentration, rate, batch_shape = _params("variance", concentration, rate)
     return jnp.broadcast_to(concentration / rate**2, batch_shape)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "entropy",
+    "log_prob",
+    "log_sample",
+    "mean",
+    "sample",
+    "sample_and_log_prob",
+    "variance",
+]

@@ -182,3 +182,19 @@ def variance(concentration1, concentration0) -> Array:
     """b · B(1 + 2/a, b) − mean²."""
     a, b, batch_shape = _params("variance", concentration1, concentration0)
     return jnp.broadcast_to(_raw_moment(2.0, a, b) - _raw_moment(1.0, a, b) ** 2, batch_shape)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "entropy",
+    "log_prob",
+    "mean",
+    "noise",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+    "variance",
+]

@@ -87,3 +87,19 @@ def mean(loc, scale) -> Array:
 def variance(loc, scale) -> Array:
     loc, scale, batch_shape = _params("variance", loc, scale)
     return jnp.broadcast_to((math.pi**2 / 3.0) * scale**2, batch_shape)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "entropy",
+    "log_prob",
+    "mean",
+    "noise",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+    "variance",
+]

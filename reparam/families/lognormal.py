@@ -112,3 +112,19 @@ def variance(loc, scale) -> Array:
     """(exp(scale²) − 1)·exp(2·loc + scale²), with expm1 so a small scale keeps its precision."""
     loc, scale, batch_shape = _params("variance", loc, scale)
     return jnp.broadcast_to(jnp.expm1(scale**2) * jnp.exp(2.0 * loc + scale**2), batch_shape)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "entropy",
+    "log_prob",
+    "mean",
+    "noise",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+    "variance",
+]

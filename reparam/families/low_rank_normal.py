@@ -205,3 +205,20 @@ def covariance(loc, cov_factor, scale_diag) -> Array:
     low_rank = jnp.matmul(cov_factor, jnp.swapaxes(cov_factor, -1, -2), precision=PRECISION)
     value = low_rank + jnp.eye(d, dtype=loc.dtype) * (scale_diag**2)[..., None]
     return jnp.broadcast_to(value, (*batch_shape, d, d))
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "PARAM_EVENT_NDIMS",
+    "covariance",
+    "entropy",
+    "log_prob",
+    "mean",
+    "noise",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+    "variance",
+]

@@ -167,3 +167,20 @@ def covariance(loc, scale_tril) -> Array:
     d = loc.shape[-1]
     sigma = jnp.matmul(tril, jnp.swapaxes(tril, -1, -2), precision=PRECISION)
     return jnp.broadcast_to(sigma, (*batch_shape, d, d))
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "PARAM_EVENT_NDIMS",
+    "covariance",
+    "entropy",
+    "log_prob",
+    "mean",
+    "noise",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+    "variance",
+]

@@ -275,3 +275,20 @@ def variance(logits, locs, scales) -> Array:
     mu = jnp.sum(weights * locs, axis=-1, keepdims=True)
     value = jnp.sum(weights * (scales**2 + (locs - mu) ** 2), axis=-1)
     return jnp.broadcast_to(value, batch_shape)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "PARAM_EVENT_NDIMS",
+    "cdf",
+    "log_prob",
+    "mean",
+    "noise",
+    "noise_event_shape",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+    "variance",
+]

@@ -149,3 +149,16 @@ def cdf(x, logits, temperature) -> Array:
     logits, temperature, _ = _params("cdf", logits, temperature)
     x = jnp.clip(jnp.asarray(x, jnp.result_type(x, logits)), 0.0, 1.0)
     return jax.nn.sigmoid(temperature * (jnp.log(x) - jnp.log1p(-x)) - logits)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "log_prob",
+    "noise",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+]

@@ -167,3 +167,16 @@ def log_prob(x, logits, temperature) -> Array:
         )
     checks.event_size(where, "x", x, logits.shape[-1])
     return _log_prob_from_log_x(jnp.log(x), logits, temperature)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "PARAM_EVENT_NDIMS",
+    "log_prob",
+    "noise",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+]

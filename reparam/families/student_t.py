@@ -152,3 +152,16 @@ def variance(df, loc, scale) -> Array:
         df > 2, scale**2 * safe_df / (safe_df - 2), jnp.where(df > 1, jnp.inf, jnp.nan)
     )
     return jnp.broadcast_to(value, batch_shape)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "entropy",
+    "log_prob",
+    "mean",
+    "sample",
+    "sample_and_log_prob",
+    "variance",
+]

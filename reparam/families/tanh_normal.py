@@ -117,3 +117,17 @@ def cdf(x, loc, scale) -> Array:
     loc, scale, _ = _params("cdf", loc, scale)
     x = jnp.clip(jnp.asarray(x, jnp.result_type(x, loc)), -1.0, 1.0)
     return ndtr((jnp.arctanh(x) - loc) / scale)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "log_det_jacobian",
+    "log_prob",
+    "noise",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+]

@@ -94,3 +94,19 @@ def mean(low, high) -> Array:
 def variance(low, high) -> Array:
     low, high, batch_shape = _params("variance", low, high)
     return jnp.broadcast_to((high - low) ** 2 / 12.0, batch_shape)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "entropy",
+    "log_prob",
+    "mean",
+    "noise",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+    "variance",
+]

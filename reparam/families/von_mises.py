@@ -346,3 +346,16 @@ def circular_variance(loc, concentration) -> Array:
     """1 − E[cos(z − loc)] = 1 − I₁(κ)/I₀(κ) ∈ (0, 1]; not scipy's (linear) `vonmises.var`."""
     loc, concentration, batch_shape = _params("circular_variance", loc, concentration)
     return jnp.broadcast_to(_one_minus_bessel_ratio(concentration), batch_shape)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "circular_variance",
+    "entropy",
+    "log_prob",
+    "mean",
+    "sample",
+    "sample_and_log_prob",
+]

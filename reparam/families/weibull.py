@@ -143,3 +143,19 @@ def variance(scale, concentration) -> Array:
     g1 = gammaln(1.0 + 1.0 / concentration)
     g2 = gammaln(1.0 + 2.0 / concentration)
     return jnp.broadcast_to(scale**2 * jnp.exp(2.0 * g1) * jnp.expm1(g2 - 2.0 * g1), batch_shape)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "entropy",
+    "log_prob",
+    "mean",
+    "noise",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+    "variance",
+]

@@ -264,3 +264,15 @@ class MLP(nn.Module):
         for width in self.hidden:
             x = act(nn.Dense(width)(x))
         return nn.Dense(self.out_features)(x)
+
+
+__all__ = [
+    "ESTIMATORS",
+    "KL_ESTIMATORS",
+    "MLP",
+    "PRIORS",
+    "BayesianDense",
+    "BayesianMLP",
+    "mixture_log_prob",
+    "softplus_inverse",
+]

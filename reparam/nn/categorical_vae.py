@@ -98,3 +98,10 @@ def categorical_vae(
     encoder = CategoricalMLPEncoder(latents, categories, tuple(hidden), activation)
     decoder = BernoulliMLPDecoder(data_dim, tuple(reversed(hidden)), activation, output_bias)
     return CategoricalVAE(encoder, decoder)
+
+
+__all__ = [
+    "CategoricalMLPEncoder",
+    "CategoricalVAE",
+    "categorical_vae",
+]

@@ -160,3 +160,12 @@ class ValueNetwork(nn.Module):
         for width in self.hidden:
             h = act(nn.Dense(width)(h))
         return nn.Dense(1)(h)[..., 0]
+
+
+__all__ = [
+    "TanhGaussianPolicy",
+    "TwinQ",
+    "ValueNetwork",
+    "squashed_log_prob",
+    "squashed_sample_and_log_prob",
+]

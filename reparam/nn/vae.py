@@ -210,3 +210,14 @@ class IWAE(VAE):
             self.num_samples,
             gradient=self.gradient,
         )
+
+
+__all__ = [
+    "IWAE",
+    "SCALE_FNS",
+    "VAE",
+    "BernoulliConvDecoder",
+    "BernoulliMLPDecoder",
+    "GaussianConvEncoder",
+    "GaussianMLPEncoder",
+]
