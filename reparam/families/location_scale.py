@@ -48,7 +48,7 @@ def params(law: Law, function: str, loc, scale) -> tuple[Array, Array, tuple[int
     return loc, scale, batch_shape
 
 
-def noise(law: Law, key: Array, shape, dtype) -> Array:
+def noise(key: Array, law: Law, shape, dtype) -> Array:
     """Standard noise ε of `shape`; dtype defaults to JAX's default float."""
     where = _where(law, "noise")
     key = checks.key(key, where)
@@ -68,7 +68,7 @@ def noise_shape(law: Law, sample_shape, loc, scale) -> tuple[int, ...]:
     return checks.sample_shape(_where(law, "noise_shape"), sample_shape) + batch_shape
 
 
-def sample(law: Law, key: Array, loc, scale, sample_shape) -> Array:
+def sample(key: Array, law: Law, loc, scale, sample_shape) -> Array:
     """loc + scale · ε with ε drawn at the parameters' dtype, shape `sample_shape + B`."""
     where = _where(law, "sample")
     key = checks.key(key, where)
@@ -77,7 +77,7 @@ def sample(law: Law, key: Array, loc, scale, sample_shape) -> Array:
     return loc + scale * law.draw(key, shape, loc.dtype)
 
 
-def sample_and_log_prob(law: Law, key: Array, loc, scale, sample_shape) -> tuple[Array, Array]:
+def sample_and_log_prob(key: Array, law: Law, loc, scale, sample_shape) -> tuple[Array, Array]:
     """The draw of `sample` and its log-density from ε (no subtraction of loc, no division)."""
     where = _where(law, "sample_and_log_prob")
     key = checks.key(key, where)

@@ -38,7 +38,7 @@ def _params(function: str, loc, scale) -> tuple[Array, Array, tuple[int, ...]]:
 def noise(key: Array, shape: tuple[int, ...] = (), dtype=None) -> Array:
     """Standard noise ε ~ Logistic(0, 1) of `shape`; dtype defaults to JAX's default float (float32
     unless x64 is enabled)."""
-    return location_scale.noise(_LAW, key, shape, dtype)
+    return location_scale.noise(key, _LAW, shape, dtype)
 
 
 def transform(eps: Array, loc, scale) -> Array:
@@ -55,12 +55,12 @@ def sample(key: Array, loc, scale, sample_shape=()) -> Array:
     """Reparameterized Logistic(loc, scale) draw of shape `sample_shape + broadcast(loc,
     scale).shape`; bit for bit `transform(noise(key, noise_shape(sample_shape, loc, scale)),
     loc, scale)`."""
-    return location_scale.sample(_LAW, key, loc, scale, sample_shape)
+    return location_scale.sample(key, _LAW, loc, scale, sample_shape)
 
 
 def sample_and_log_prob(key: Array, loc, scale, sample_shape=()) -> tuple[Array, Array]:
     """The draw of `sample` and its log-density, computed from ε (log p(ε) − log scale)."""
-    return location_scale.sample_and_log_prob(_LAW, key, loc, scale, sample_shape)
+    return location_scale.sample_and_log_prob(key, _LAW, loc, scale, sample_shape)
 
 
 def log_prob(x, loc, scale) -> Array:

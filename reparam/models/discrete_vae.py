@@ -137,7 +137,7 @@ def rebar_params(eta: float = 1.0, temperature: float = 0.5) -> dict[str, Array]
     }
 
 
-def _per_sample(where: str, values: Array, num_samples: int, batch: int) -> Array:
+def _check_log_likelihood(where: str, values: Array, num_samples: int, batch: int) -> Array:
     if values.shape != (num_samples, batch):
         raise ValueError(
             f"{where}: `log_likelihood` must map codes of shape (K={num_samples}, B={batch}, L, C) "
@@ -196,7 +196,7 @@ def elbo(
     batch = logits.shape[0]
 
     def checked(fn: LogLikelihood) -> LogLikelihood:
-        return lambda z: _per_sample(where, fn(z), z.shape[0], batch)
+        return lambda z: _check_log_likelihood(where, fn(z), z.shape[0], batch)
 
     problem = _Problem(
         where=where,
