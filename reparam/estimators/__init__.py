@@ -42,7 +42,10 @@ Estimators:
 Modules, one per kind of estimator: `pathwise`, `score_function` (with its baselines and the
 variance gradient of learned control variates), `measure_valued`, `importance` (the IWAE bound
 and its standard / STL / DReG surrogates), `relaxed` (Gumbel-softmax, straight-through, REBAR,
-RELAX) and `diagnostics` (gradient mean, variance, SNR). Their public names are re-exported here.
+RELAX) and `diagnostics` (gradient mean, variance, SNR). Their public names are re-exported here,
+so `reparam.estimators.pathwise` is the function (as it always was); the module of the same name
+is `sys.modules["reparam.estimators.pathwise"]` (likewise `score_function`, `measure_valued`),
+and `from reparam.estimators.pathwise import ...` works as usual.
 """
 
 from reparam.estimators.importance import (
