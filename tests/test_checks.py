@@ -91,8 +91,8 @@ def test_choice_lists_the_choices():
     [
         (0, ValueError, "`n` must be >= 1; got 0"),
         (2.0, TypeError, "`n` must be a Python int, got float 2.0"),
-        (True, TypeError, "got bool True"),
-        ("3", TypeError, "got str '3'"),
+        (True, TypeError, "`n` must be a Python int, got bool True"),
+        ("3", TypeError, "`n` must be a Python int, got str '3'"),
     ],
 )
 def test_count_refuses_what_is_not_a_count(value, error, says):

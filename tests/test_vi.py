@@ -581,3 +581,9 @@ def test_constraint_aliases_are_the_stan_numpyro_choices():
     assert bijectors.simplex is bijectors.stick_breaking
     np.testing.assert_allclose(bijectors.sigmoid.forward(0.0), 0.5)
     assert math.isclose(float(bijectors.softplus.inverse(bijectors.softplus.forward(30.0))), 30.0)
+
+
+def test_fit_result_is_the_deprecated_name_of_vi_result():
+    # `reparam.train.FitResult` is the training loop's; vi's result has its own name.
+    assert vi.FitResult is vi.VIResult
+    assert "VIResult" in vi.__all__
