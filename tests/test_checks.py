@@ -117,7 +117,7 @@ def test_function_family_and_per_sample():
 
 
 def test_broadcastable_names_expected_and_actual_shapes():
-    checks.broadcastable("f", "x", (5, 1, 3), (4, 1), (3,))  # (5, 1) broadcasts with (4, 1)
+    checks.broadcastable("f", "x", (5, 1, 3), (4,), (3,))  # (5, 1) broadcasts with (4,)
     message = "f: `x` must have shape (..., 3) with the leading part broadcastable to the "
     with pytest.raises(ValueError, match=re.escape(message) + r".*\(4,\).*got shape \(2, 4\)"):
         checks.broadcastable("f", "x", (2, 4), (4,), (3,))
