@@ -84,10 +84,10 @@ def train_in_workdir(
         (workdir / "config.json").write_text(json.dumps(config.to_json(), indent=2) + "\n")
     tic, cpu_tic = time.perf_counter(), time.process_time()
     result = train.fit(
-        run.state,
-        run.train_epoch,
-        run.dataset.train,
-        run.key,
+        key=run.key,
+        state=run.state,
+        train_epoch=run.train_epoch,
+        data=run.dataset.train,
         num_epochs=config.epochs,
         workdir=workdir,
         checkpoint_every=config.checkpoint_every,

@@ -279,7 +279,7 @@ def fit_variant(
     key: jax.Array,
     stop_at_convergence: bool,
     mesh: Any = None,
-) -> vi.FitResult:
+) -> vi.VIResult:
     """One `reparam.vi.fit` of `variant` on `model` (K draws split over `mesh`, if any)."""
     constraints = dict(model.constraints)
     if variant.dirichlet_weights:

@@ -1,4 +1,10 @@
-"""Argument checks shared by every family.
+"""Argument checks shared by the whole library: families, estimators, objectives, VI, layers.
+
+Key discipline: a function that needs randomness takes the key as its first argument, named
+`key` (`sample(key, loc, scale)`, `estimators.pathwise(key, f, ...)`, `train.fit(key, state,
+...)`, `vi.fit(key, log_joint, ...)`). A function that needs a key only on some paths (say
+`kl.kl_divergence`, which draws only for its Monte-Carlo fallback) takes it as a keyword-only
+`key=None`, equinox's convention, so that the deterministic call reads without one.
 
 Concrete values (plain arrays, and the values seen under `jax.grad`) are checked eagerly and a
 bad one raises a `ValueError`/`TypeError` naming the function, the argument, what was expected
@@ -15,7 +21,9 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import numbers
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import jax
@@ -140,17 +148,107 @@ def broadcast(
     return arrays, tuple(batch_shape)
 
 
-def sample_shape(where: str, shape: Any) -> Shape:
-    """Normalize `sample_shape` (an int or a sequence of non-negative ints) to a tuple."""
-    if isinstance(shape, int | np.integer):
-        shape = (int(shape),)
-    try:
-        shape = tuple(int(d) for d in shape)
-    except TypeError:
-        raise TypeError(f"{where}: `sample_shape` must be a tuple of ints, got {shape!r}") from None
-    if any(d < 0 for d in shape):
-        raise ValueError(f"{where}: `sample_shape` must be non-negative, got {shape}")
-    return shape
+def _is_int(value: Any) -> bool:
+    """A Python or numpy integer, not a bool (True is not a count)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+
+def sample_shape(where: str, shape: Any, name: str = "sample_shape") -> Shape:
+    """`shape` as a tuple of non-negative ints: an int n means (n,).
+
+    Strings, floats, bools and nested sequences are refused (no silent int() of "12" to (1, 2)
+    or of 2.7 to 2): TypeError for the wrong kind, ValueError for a negative size.
+    """
+    items = (shape,) if _is_int(shape) else shape
+    if isinstance(shape, str | bytes) or not isinstance(items, tuple | list):
+        raise TypeError(
+            f"{where}: `{name}` must be a tuple of non-negative ints or an int, got "
+            f"{type(shape).__name__} {shape!r}"
+        )
+    bad = [d for d in items if not _is_int(d)]
+    if bad:
+        raise TypeError(
+            f"{where}: `{name}` must be a tuple of non-negative ints or an int, got {shape!r} "
+            f"({bad[0]!r} is a {type(bad[0]).__name__})"
+        )
+    if any(d < 0 for d in items):
+        raise ValueError(f"{where}: `{name}` must be non-negative, got {tuple(items)}")
+    return tuple(int(d) for d in items)
+
+
+def broadcastable(where: str, name: str, shape: Shape, batch_shape: Shape, event_shape: Shape = ()):
+    """Require an argument of `shape` (an ε or an x) to broadcast with the parameters.
+
+    Its trailing `len(event_shape)` axes must equal `event_shape` and the rest must broadcast
+    with `batch_shape`; otherwise a ValueError names the argument, the expected and the actual
+    shape (instead of JAX's bare broadcasting error deep in the arithmetic).
+    """
+    shape, n = tuple(shape), len(event_shape)
+    expected = f"(..., {', '.join(map(str, event_shape))})" if n else "(...)"
+    ok = len(shape) >= n and shape[len(shape) - n :] == tuple(event_shape)
+    if ok:
+        try:
+            np.broadcast_shapes(shape[: len(shape) - n], tuple(batch_shape))
+        except ValueError:
+            ok = False
+    if not ok:
+        raise ValueError(
+            f"{where}: `{name}` must have shape {expected} with the leading part broadcastable "
+            f"to the parameters' batch shape {tuple(batch_shape)}"
+            + (f" and event shape {tuple(event_shape)}" if n else "")
+            + f"; got shape {shape}"
+        )
+
+
+def choice(where: str, name: str, value: Any, choices: tuple) -> Any:
+    """`value` if it is one of `choices`, else a ValueError listing them."""
+    if value not in choices:
+        raise ValueError(f"{where}: `{name}` must be one of {tuple(choices)}; got {value!r}")
+    return value
+
+
+def count(where: str, name: str, value: Any, minimum: int = 1, why: str = "") -> int:
+    """`value` as an int >= `minimum` (a sample count, a rank, a number of steps).
+
+    TypeError unless it is a Python/numpy int (not a bool, not 2.0); ValueError below `minimum`,
+    with `why` appended to say what needs the minimum.
+    """
+    if not _is_int(value):
+        raise TypeError(
+            f"{where}: `{name}` must be a Python int, got {type(value).__name__} {value!r}"
+        )
+    if value < minimum:
+        raise ValueError(f"{where}: `{name}` must be >= {minimum}{why}; got {value}")
+    return int(value)
+
+
+def function(where: str, name: str, fn: Any) -> Callable:
+    """`fn` if it is callable, else a TypeError."""
+    if not callable(fn):
+        raise TypeError(f"{where}: `{name}` must be callable, got {type(fn).__name__} {fn!r}")
+    return fn
+
+
+def family(where: str, module: Any, *needs: str, name: str = "family") -> ModuleType:
+    """`module` if it has the callables `needs` (a family module such as reparam.normal)."""
+    missing = [need for need in needs if not callable(getattr(module, need, None))]
+    if missing:
+        raise TypeError(
+            f"{where}: `{name}` must be a family module such as reparam.normal with "
+            f"{', '.join(needs)}; {module!r} lacks {', '.join(missing)}"
+        )
+    return module
+
+
+def per_sample(where: str, name: str, values: Any, num_samples: int) -> Array:
+    """`values` (what `name` returned) as an array with a leading axis of `num_samples`."""
+    values = jnp.asarray(values)
+    if values.ndim < 1 or values.shape[0] != num_samples:
+        raise ValueError(
+            f"{where}: `{name}` must return one value per sample, an array of shape "
+            f"(num_samples={num_samples}, ...); got shape {values.shape}"
+        )
+    return values
 
 
 def require(
@@ -218,3 +316,25 @@ def event_size(where: str, name: str, value: Array, expected: int, axis: int = -
             f"{where}: `{name}` must have size {expected} on axis {axis} (the event axis), "
             f"got shape {value.shape}"
         )
+
+
+__all__ = [
+    "broadcast",
+    "broadcastable",
+    "checked",
+    "choice",
+    "count",
+    "event_size",
+    "family",
+    "finite",
+    "float_dtype",
+    "function",
+    "key",
+    "less",
+    "noise_dtype",
+    "numeric",
+    "per_sample",
+    "positive",
+    "require",
+    "sample_shape",
+]

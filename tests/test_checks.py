@@ -78,3 +78,48 @@ def test_jit_without_checked_skips_value_checks_but_checked_catches_them():
 def test_less_names_both_arguments():
     with pytest.raises(ValueError, match=r"`low` must be < `high`; got low=2.0, high=1.0"):
         checks.less("f", "low", 2.0, "high", 1.0)
+
+
+def test_choice_lists_the_choices():
+    assert checks.choice("f", "mode", "a", ("a", "b")) == "a"
+    with pytest.raises(ValueError, match=r"f: `mode` must be one of \('a', 'b'\); got 'c'"):
+        checks.choice("f", "mode", "c", ("a", "b"))
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "says"),
+    [
+        (0, ValueError, "`n` must be >= 1; got 0"),
+        (2.0, TypeError, "`n` must be a Python int, got float 2.0"),
+        (True, TypeError, "`n` must be a Python int, got bool True"),
+        ("3", TypeError, "`n` must be a Python int, got str '3'"),
+    ],
+)
+def test_count_refuses_what_is_not_a_count(value, error, says):
+    with pytest.raises(error, match=re.escape(f"f: {says}")):
+        checks.count("f", "n", value)
+
+
+def test_count_accepts_numpy_ints_and_names_the_minimum_reason():
+    assert checks.count("f", "n", np.int32(3)) == 3
+    with pytest.raises(ValueError, match=r"`n` must be >= 2 \(two at least\); got 1"):
+        checks.count("f", "n", 1, 2, " (two at least)")
+
+
+def test_function_family_and_per_sample():
+    with pytest.raises(TypeError, match="f: `g` must be callable, got int 3"):
+        checks.function("f", "g", 3)
+    assert checks.family("f", normal, "sample", "log_prob") is normal
+    with pytest.raises(TypeError, match=r"f: `q` must be a family module .* lacks log_prob"):
+        checks.family("f", object(), "log_prob", name="q")
+    with pytest.raises(ValueError, match=r"`h` must return one value per sample.*got shape \(3,\)"):
+        checks.per_sample("f", "h", jnp.zeros(3), 4)
+
+
+def test_broadcastable_names_expected_and_actual_shapes():
+    checks.broadcastable("f", "x", (5, 1, 3), (4,), (3,))  # (5, 1) broadcasts with (4,)
+    message = "f: `x` must have shape (..., 3) with the leading part broadcastable to the "
+    with pytest.raises(ValueError, match=re.escape(message) + r".*\(4,\).*got shape \(2, 4\)"):
+        checks.broadcastable("f", "x", (2, 4), (4,), (3,))
+    with pytest.raises(ValueError, match=re.escape("got shape (5,)")):
+        checks.broadcastable("f", "eps", (5,), (3,))

@@ -77,7 +77,8 @@ for job in jobs:
     import warnings
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = train.fit(run.state, epoch_fn, run.dataset.train, run.key, num_epochs=EPOCHS,
+        result = train.fit(key=run.key, state=run.state, train_epoch=epoch_fn,
+                           data=run.dataset.train, num_epochs=EPOCHS,
                            workdir=workdir, checkpoint_every=1, resume=resume == "1",
                            progress=False)
     out[workdir] = {
@@ -193,10 +194,10 @@ def _fresh_state() -> train.TrainState:
 def _fit(workdir: Path, epochs: int, resume: bool = False) -> train.FitResult:
     run = _tiny()
     return train.fit(
-        _fresh_state(),
-        run.train_epoch,
-        run.dataset.train,
-        run.key,
+        key=run.key,
+        state=_fresh_state(),
+        train_epoch=run.train_epoch,
+        data=run.dataset.train,
         num_epochs=epochs,
         workdir=workdir,
         checkpoint_every=1,

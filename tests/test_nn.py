@@ -10,6 +10,7 @@ a closed form that the Monte-Carlo gradients must match within 5 standard errors
 from __future__ import annotations
 
 import math
+import re
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +19,7 @@ import pytest
 
 from reparam import nn as rnn
 from reparam.models import objectives
+from reparam.nn import activations
 
 W = 1.5
 X = 0.7
@@ -267,3 +269,16 @@ def test_iwae_bound_tightens_with_k():
     exact_elbo = float(closed_form_elbo(m, s))
     assert abs(bounds[0] - exact_elbo) < 0.05
     assert bounds[0] < bounds[1] < bounds[2] < exact_log_px()
+
+
+def test_one_activation_table_for_every_module():
+    """nn.vae, nn.bayesian and nn.policy used to keep two tables that disagreed on gelu."""
+    assert activations.activation("gelu") is jax.nn.gelu
+    for module in (rnn.bayesian, rnn.categorical_vae, rnn.policy, rnn.vae):
+        assert not hasattr(module, "ACTIVATIONS"), module.__name__
+    message = re.escape(
+        "reparam.nn.policy: `activation` must be one of "
+        f"{tuple(activations.ACTIVATIONS)}; got 'swish'"
+    )
+    with pytest.raises(ValueError, match=message):
+        activations.activation("swish", "reparam.nn.policy")

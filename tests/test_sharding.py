@@ -40,7 +40,8 @@ for name, devices, shard in [("one", 1, False), ("four", 4, False), ("four_shard
     config = vae_mnist.Config.quick(hidden=(32,), latent=4, batch_size=48, mesh="data",
                                     devices=devices, shard_params=shard)
     run = vae_mnist.setup(config)
-    result = train.fit(run.state, run.train_epoch, run.dataset.train, run.key, num_epochs=2,
+    result = train.fit(key=run.key, state=run.state, train_epoch=run.train_epoch,
+                       data=run.dataset.train, num_epochs=2,
                        workdir=workdir / name, checkpoint_every=2, progress=False,
                        mesh=run.mesh, shard_params=config.shard_params)
     leaves = jax.tree.leaves(result.state.params)

@@ -26,10 +26,10 @@ def _tiny(epochs: int = 2) -> vae_mnist.Run:
 def _fit(run: vae_mnist.Run, workdir, num_epochs: int, **kwargs) -> train.FitResult:
     kwargs.setdefault("checkpoint_every", 1)
     return train.fit(
-        run.state,
-        run.train_epoch,
-        run.dataset.train,
-        run.key,
+        key=run.key,
+        state=run.state,
+        train_epoch=run.train_epoch,
+        data=run.dataset.train,
         num_epochs=num_epochs,
         workdir=workdir,
         progress=False,

@@ -503,7 +503,7 @@ def test_initial_value_outside_the_support_names_the_leaf():
         (dict(gradient="dreg"), "'dreg' needs `bound`='iwae'"),
         (dict(bound="iwae", num_samples=1), "needs `num_samples` ≥ 2"),
         (dict(bound="iwae", num_samples=2, gradient="analytic_entropy"), "needs `bound`='elbo'"),
-        (dict(num_steps=0), "`num_steps` must be a positive int"),
+        (dict(num_steps=0), "`num_steps` must be >= 1"),
         (dict(family="low_rank", rank=4), "`rank` must be ≤ the dimension 3"),
         (dict(init_scale=-1.0), "`init_scale` must be > 0"),
     ],
@@ -581,3 +581,9 @@ def test_constraint_aliases_are_the_stan_numpyro_choices():
     assert bijectors.simplex is bijectors.stick_breaking
     np.testing.assert_allclose(bijectors.sigmoid.forward(0.0), 0.5)
     assert math.isclose(float(bijectors.softplus.inverse(bijectors.softplus.forward(30.0))), 30.0)
+
+
+def test_fit_result_is_the_deprecated_name_of_vi_result():
+    # `reparam.train.FitResult` is the training loop's; vi's result has its own name.
+    assert vi.FitResult is vi.VIResult
+    assert "VIResult" in vi.__all__

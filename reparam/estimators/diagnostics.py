@@ -16,7 +16,6 @@ Each field has the pytree structure and shapes of one estimate.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -36,19 +35,6 @@ class Statistics(NamedTuple):
     std_error: Any
     snr: Any
     num_repeats: int
-
-
-def _num_repeats(where: str, num_repeats: Any) -> int:
-    if isinstance(num_repeats, bool) or not isinstance(num_repeats, numbers.Integral):
-        raise TypeError(
-            f"{where}: `num_repeats` must be a Python int, got {type(num_repeats).__name__} "
-            f"{num_repeats!r}"
-        )
-    if num_repeats < 2:
-        raise ValueError(
-            f"{where}: `num_repeats` must be >= 2 (a variance needs two repeats); got {num_repeats}"
-        )
-    return int(num_repeats)
 
 
 def _snr(mean: Array, variance: Array) -> Array:
@@ -90,17 +76,12 @@ def statistics(
     """
     where = "reparam.diagnostics.statistics"
     key = checks.key(key, where)
-    if not callable(estimate):
-        raise TypeError(f"{where}: `estimate` must be callable, got {type(estimate).__name__}")
-    num_repeats = _num_repeats(where, num_repeats)
-    if batch_size is not None and (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, numbers.Integral)
-        or batch_size < 1
-    ):
-        raise ValueError(
-            f"{where}: `batch_size` must be a positive int or None; got {batch_size!r}"
-        )
+    estimate = checks.function(where, "estimate", estimate)
+    num_repeats = checks.count(
+        where, "num_repeats", num_repeats, 2, " (a variance needs two repeats)"
+    )
+    if batch_size is not None:
+        batch_size = checks.count(where, "batch_size", batch_size)
     chunk = min(int(batch_size or num_repeats), num_repeats)
 
     @jax.jit
@@ -134,10 +115,12 @@ def gradient_statistics(
       A `Statistics` whose fields have the structure of `params`.
     """
     where = "reparam.diagnostics.gradient_statistics"
-    if not callable(surrogate):
-        raise TypeError(f"{where}: `surrogate` must be callable, got {type(surrogate).__name__}")
+    surrogate = checks.function(where, "surrogate", surrogate)
 
     def estimate(key: Array, params: Any) -> Any:
         return jax.grad(lambda p: jnp.sum(surrogate(key, p)))(params)
 
     return statistics(key, estimate, num_repeats, params, batch_size=batch_size)
+
+
+__all__ = ["Statistics", "gradient_statistics", "statistics"]

@@ -78,7 +78,10 @@ def sample_and_log_prob(
 
 def log_prob(x, concentration1, concentration0) -> Array:
     """log Beta(x; a, b), shape broadcast(x, a, b); −inf outside [0, 1]."""
-    concentration1, concentration0, _ = _params("log_prob", concentration1, concentration0)
+    concentration1, concentration0, batch_shape = _params(
+        "log_prob", concentration1, concentration0
+    )
+    checks.broadcastable("reparam.beta.log_prob", "x", jnp.shape(x), batch_shape)
     x = jnp.asarray(x, concentration1.dtype)
     value = (
         xlogy(concentration1 - 1, x)
@@ -112,3 +115,16 @@ def variance(concentration1, concentration0) -> Array:
     a, b, batch_shape = _params("variance", concentration1, concentration0)
     total = a + b
     return jnp.broadcast_to(a * b / (total**2 * (total + 1)), batch_shape)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "entropy",
+    "log_prob",
+    "mean",
+    "sample",
+    "sample_and_log_prob",
+    "variance",
+]

@@ -75,7 +75,10 @@ def log_prob(x, concentration) -> Array:
     cannot be checked without `checks.checked`).
     """
     where = "reparam.dirichlet.log_prob"
-    concentration, _ = _params("log_prob", concentration)
+    concentration, batch_shape = _params("log_prob", concentration)
+    checks.broadcastable(
+        "reparam.dirichlet.log_prob", "x", jnp.shape(x), batch_shape, concentration.shape[-1:]
+    )
     x = jnp.asarray(x, concentration.dtype)
     if x.ndim < 1:
         raise ValueError(
@@ -108,3 +111,16 @@ def variance(concentration) -> Array:
     concentration, _ = _params("variance", concentration)
     total = jnp.sum(concentration, axis=-1, keepdims=True)
     return concentration * (total - concentration) / (total**2 * (total + 1))
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "PARAM_EVENT_NDIMS",
+    "entropy",
+    "log_prob",
+    "mean",
+    "sample",
+    "sample_and_log_prob",
+    "variance",
+]

@@ -35,13 +35,24 @@ def _transform(eps: Array, rate: Array) -> Array:
 def noise(key: Array, shape: tuple[int, ...] = (), dtype=None) -> Array:
     """Standard exponential ε ≥ 0 of `shape`; dtype defaults to JAX's default float."""
     key = checks.key(key, "reparam.exponential.noise")
+    shape = checks.sample_shape("reparam.exponential.noise", shape, "shape")
     return _noise(key, shape, checks.noise_dtype(dtype))
 
 
 def transform(eps: Array, rate) -> Array:
     """z = ε / rate; shape broadcast(ε, rate)."""
-    rate, _ = _params("transform", rate)
+    rate, batch_shape = _params("transform", rate)
+    checks.broadcastable("reparam.exponential.transform", "eps", jnp.shape(eps), batch_shape)
     return _transform(eps, rate)
+
+
+def noise_shape(sample_shape, rate) -> tuple[int, ...]:
+    """The shape of ε that `sample(key, rate, sample_shape)` draws:
+    `sample_shape + B`, the sample's shape
+    (for callers that bring their own ε: quasi-Monte-Carlo, common random numbers)."""
+    where = "reparam.exponential.noise_shape"
+    rate, batch_shape = _params("noise_shape", rate)
+    return checks.sample_shape(where, sample_shape) + batch_shape
 
 
 def sample(key: Array, rate, sample_shape=()) -> Array:
@@ -63,7 +74,8 @@ def sample_and_log_prob(key: Array, rate, sample_shape=()) -> tuple[Array, Array
 
 def log_prob(x, rate) -> Array:
     """log(rate) − rate · x for x ≥ 0, −inf for x < 0; shape broadcast(x, rate)."""
-    rate, _ = _params("log_prob", rate)
+    rate, batch_shape = _params("log_prob", rate)
+    checks.broadcastable("reparam.exponential.log_prob", "x", jnp.shape(x), batch_shape)
     return jnp.where(x >= 0, jnp.log(rate) - rate * x, -jnp.inf)
 
 
@@ -86,3 +98,19 @@ def mean(rate) -> Array:
 def variance(rate) -> Array:
     rate, batch_shape = _params("variance", rate)
     return jnp.broadcast_to(rate**-2, batch_shape)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "entropy",
+    "log_prob",
+    "mean",
+    "noise",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+    "variance",
+]

@@ -143,7 +143,8 @@ def sample_and_log_prob(key: Array, concentration, rate, sample_shape=()) -> tup
 
 def log_prob(x, concentration, rate) -> Array:
     """log Gamma(x; concentration, rate), shape broadcast(x, concentration, rate); −inf if x < 0."""
-    concentration, rate, _ = _params("log_prob", concentration, rate)
+    concentration, rate, batch_shape = _params("log_prob", concentration, rate)
+    checks.broadcastable("reparam.gamma.log_prob", "x", jnp.shape(x), batch_shape)
     x = jnp.asarray(x, concentration.dtype)
     # xlogy: (a − 1)·log 0 is 0 at a = 1, where the density at 0 is `rate`, not NaN.
     value = (
@@ -181,3 +182,17 @@ def mean(concentration, rate) -> Array:
 def variance(concentration, rate) -> Array:
     concentration, rate, batch_shape = _params("variance", concentration, rate)
     return jnp.broadcast_to(concentration / rate**2, batch_shape)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "entropy",
+    "log_prob",
+    "log_sample",
+    "mean",
+    "sample",
+    "sample_and_log_prob",
+    "variance",
+]

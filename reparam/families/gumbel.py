@@ -29,9 +29,45 @@ def _standard_log_prob(t: Array) -> Array:
     return -t - jnp.exp(-t)
 
 
-_params, noise, transform, sample, sample_and_log_prob, log_prob = location_scale.contract(
-    "gumbel", _draw, _standard_log_prob
-)
+_LAW = location_scale.Law("gumbel", _draw, _standard_log_prob)
+
+
+def _params(function: str, loc, scale) -> tuple[Array, Array, tuple[int, ...]]:
+    return location_scale.params(_LAW, function, loc, scale)
+
+
+def noise(key: Array, shape: tuple[int, ...] = (), dtype=None) -> Array:
+    """Standard noise ε ~ Gumbel(0, 1) (maximum) of `shape`; dtype defaults to JAX's default float
+    (float32 unless x64 is enabled)."""
+    return location_scale.noise(key, _LAW, shape, dtype)
+
+
+def transform(eps: Array, loc, scale) -> Array:
+    """z = loc + scale · ε ~ Gumbel(loc, scale); shape broadcast(ε, loc, scale)."""
+    return location_scale.transform(_LAW, eps, loc, scale)
+
+
+def noise_shape(sample_shape, loc, scale) -> tuple[int, ...]:
+    """The shape of ε that `sample(key, loc, scale, sample_shape)` draws: `sample_shape + B`."""
+    return location_scale.noise_shape(_LAW, sample_shape, loc, scale)
+
+
+def sample(key: Array, loc, scale, sample_shape=()) -> Array:
+    """Reparameterized Gumbel(loc, scale) draw of shape `sample_shape + broadcast(loc,
+    scale).shape`; bit for bit `transform(noise(key, noise_shape(sample_shape, loc, scale)),
+    loc, scale)`."""
+    return location_scale.sample(key, _LAW, loc, scale, sample_shape)
+
+
+def sample_and_log_prob(key: Array, loc, scale, sample_shape=()) -> tuple[Array, Array]:
+    """The draw of `sample` and its log-density, computed from ε (log p(ε) − log scale)."""
+    return location_scale.sample_and_log_prob(key, _LAW, loc, scale, sample_shape)
+
+
+def log_prob(x, loc, scale) -> Array:
+    """log Gumbel(x; loc, scale) = −t − exp(−t) − log(scale), t = (x − loc)/scale; shape
+    broadcast(x, loc, scale)."""
+    return location_scale.log_prob(_LAW, x, loc, scale)
 
 
 def cdf(x, loc, scale) -> Array:
@@ -53,3 +89,19 @@ def mean(loc, scale) -> Array:
 def variance(loc, scale) -> Array:
     loc, scale, batch_shape = _params("variance", loc, scale)
     return jnp.broadcast_to((math.pi**2 / 6.0) * scale**2, batch_shape)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "entropy",
+    "log_prob",
+    "mean",
+    "noise",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+    "variance",
+]

@@ -8,7 +8,9 @@ result has shape `broadcast(batch shapes of all parameters)`; event axes (the la
 
 `kl_divergence(p, p_params, q, q_params, *, key=None, num_samples=1)` dispatches on the family
 modules (`reparam.normal`, ...): the registered closed form if there is one, else
-`monte_carlo_kl`, a reparameterized estimate whose gradient flows to both parameter sets.
+`monte_carlo_kl`, a reparameterized estimate whose gradient flows to both parameter sets. The key
+is keyword-only because only the Monte-Carlo path needs one (the rule in `reparam.checks`: key
+first where a function always draws, keyword-only `key=` where it draws only on some paths).
 
 Parameters are validated through `reparam.checks` like the families do, so bad values raise a
 ValueError naming the argument (`scale_q`), and inside `jax.jit` under `checks.checked`.
@@ -22,7 +24,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.scipy.special import digamma, gammaln, i0e, i1e
 from jax.typing import ArrayLike
 
@@ -457,15 +458,6 @@ CLOSED_FORMS: MappingProxyType[tuple[str, str], Callable[..., Array]] = MappingP
 )
 
 
-def _family(where: str, role: str, module: Any) -> ModuleType:
-    if not all(callable(getattr(module, fn, None)) for fn in ("sample", "log_prob")):
-        raise TypeError(
-            f"{where}: `{role}` must be a family module such as reparam.normal (with sample and "
-            f"log_prob), got {module!r}"
-        )
-    return module
-
-
 def _family_params(where: str, role: str, module: ModuleType, params: Any) -> tuple:
     name = f"{role}_params"
     if not isinstance(params, Sequence) or isinstance(params, str):
@@ -479,14 +471,6 @@ def _family_params(where: str, role: str, module: ModuleType, params: Any) -> tu
             f"{module.__name__}, got {len(params)}"
         )
     return tuple(params)
-
-
-def _num_samples(where: str, num_samples: Any) -> int:
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int | np.integer):
-        raise TypeError(f"{where}: `num_samples` must be a positive int, got {num_samples!r}")
-    if num_samples < 1:
-        raise ValueError(f"{where}: `num_samples` must be >= 1, got {num_samples}")
-    return int(num_samples)
 
 
 def _sum_trailing(values: Array, ndims: int) -> Array:
@@ -517,11 +501,12 @@ def monte_carlo_kl(
       num_samples: number of draws averaged (a Python int, static under jit).
     """
     where = _where("monte_carlo_kl")
-    p, q = _family(where, "p", p), _family(where, "q", q)
+    p = checks.family(where, p, "sample", "log_prob", name="p")
+    q = checks.family(where, q, "sample", "log_prob", name="q")
     p_params = _family_params(where, "p", p, p_params)
     q_params = _family_params(where, "q", q, q_params)
     key = checks.key(key, where)
-    num_samples = _num_samples(where, num_samples)
+    num_samples = checks.count(where, "num_samples", num_samples)
     z = p.sample(key, *p_params, sample_shape=(num_samples,))
     log_p = p.log_prob(z, *p_params)
     log_q = q.log_prob(z, *q_params)
@@ -557,7 +542,8 @@ def kl_divergence(
       ...               num_samples=16)  # Monte Carlo
     """
     where = _where("kl_divergence")
-    p, q = _family(where, "p", p), _family(where, "q", q)
+    p = checks.family(where, p, "sample", "log_prob", name="p")
+    q = checks.family(where, q, "sample", "log_prob", name="q")
     p_params = _family_params(where, "p", p, p_params)
     q_params = _family_params(where, "q", q, q_params)
     exact = closed_form(p, q)

@@ -87,13 +87,24 @@ def _transform_jvp(primals, tangents):
 def noise(key: Array, shape: tuple[int, ...] = (), dtype=None) -> Array:
     """u ~ Uniform(0, 1), excluding 0, of `shape`; dtype defaults to JAX's default float."""
     key = checks.key(key, "reparam.kumaraswamy.noise")
+    shape = checks.sample_shape("reparam.kumaraswamy.noise", shape, "shape")
     return _noise(key, shape, checks.noise_dtype(dtype))
 
 
 def transform(eps: Array, concentration1, concentration0) -> Array:
     """z = (1 − (1 − ε)^(1/concentration0))^(1/concentration1); shape broadcast(ε, params)."""
-    a, b, _ = _params("transform", concentration1, concentration0)
+    a, b, batch_shape = _params("transform", concentration1, concentration0)
+    checks.broadcastable("reparam.kumaraswamy.transform", "eps", jnp.shape(eps), batch_shape)
     return _transform(eps, a, b)
+
+
+def noise_shape(sample_shape, concentration1, concentration0) -> tuple[int, ...]:
+    """The shape of ε that `sample(key, concentration1, concentration0, sample_shape)` draws:
+    `sample_shape + B`, the sample's shape
+    (for callers that bring their own ε: quasi-Monte-Carlo, common random numbers)."""
+    where = "reparam.kumaraswamy.noise_shape"
+    _, _, batch_shape = _params("noise_shape", concentration1, concentration0)
+    return checks.sample_shape(where, sample_shape) + batch_shape
 
 
 def sample(key: Array, concentration1, concentration0, sample_shape=()) -> Array:
@@ -126,7 +137,8 @@ def log_prob(x, concentration1, concentration0) -> Array:
 
     At x = 0 and x = 1 the density is its limit (+inf, a finite value, or 0), as in scipy.
     """
-    a, b, _ = _params("log_prob", concentration1, concentration0)
+    a, b, batch_shape = _params("log_prob", concentration1, concentration0)
+    checks.broadcastable("reparam.kumaraswamy.log_prob", "x", jnp.shape(x), batch_shape)
     inside = (x > 0) & (x < 1)
     # Off (0, 1) the logarithms see a safe ½, so that no gradient is NaN.
     log_x = jnp.log(jnp.where(inside, x, 0.5))
@@ -170,3 +182,19 @@ def variance(concentration1, concentration0) -> Array:
     """b · B(1 + 2/a, b) − mean²."""
     a, b, batch_shape = _params("variance", concentration1, concentration0)
     return jnp.broadcast_to(_raw_moment(2.0, a, b) - _raw_moment(1.0, a, b) ** 2, batch_shape)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "entropy",
+    "log_prob",
+    "mean",
+    "noise",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+    "variance",
+]

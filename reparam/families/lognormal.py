@@ -38,13 +38,24 @@ def _transform(eps: Array, loc: Array, scale: Array) -> Array:
 def noise(key: Array, shape: tuple[int, ...] = (), dtype=None) -> Array:
     """Standard normal ε of `shape`; dtype defaults to JAX's default float."""
     key = checks.key(key, "reparam.lognormal.noise")
+    shape = checks.sample_shape("reparam.lognormal.noise", shape, "shape")
     return jax.random.normal(key, shape, checks.noise_dtype(dtype))
 
 
 def transform(eps: Array, loc, scale) -> Array:
     """z = exp(loc + scale · ε); shape broadcast(ε, loc, scale)."""
-    loc, scale, _ = _params("transform", loc, scale)
+    loc, scale, batch_shape = _params("transform", loc, scale)
+    checks.broadcastable("reparam.lognormal.transform", "eps", jnp.shape(eps), batch_shape)
     return _transform(eps, loc, scale)
+
+
+def noise_shape(sample_shape, loc, scale) -> tuple[int, ...]:
+    """The shape of ε that `sample(key, loc, scale, sample_shape)` draws:
+    `sample_shape + B`, the sample's shape
+    (for callers that bring their own ε: quasi-Monte-Carlo, common random numbers)."""
+    where = "reparam.lognormal.noise_shape"
+    _, _, batch_shape = _params("noise_shape", loc, scale)
+    return checks.sample_shape(where, sample_shape) + batch_shape
 
 
 def sample(key: Array, loc, scale, sample_shape=()) -> Array:
@@ -70,7 +81,8 @@ def sample_and_log_prob(key: Array, loc, scale, sample_shape=()) -> tuple[Array,
 
 def log_prob(x, loc, scale) -> Array:
     """log LogNormal(x; loc, scale); −inf for x ≤ 0. Shape broadcast(x, loc, scale)."""
-    loc, scale, _ = _params("log_prob", loc, scale)
+    loc, scale, batch_shape = _params("log_prob", loc, scale)
+    checks.broadcastable("reparam.lognormal.log_prob", "x", jnp.shape(x), batch_shape)
     positive = x > 0
     # Evaluate the logarithm at a safe point off the support, so its gradient is never NaN.
     log_x = jnp.log(jnp.where(positive, x, 1.0))
@@ -100,3 +112,19 @@ def variance(loc, scale) -> Array:
     """(exp(scale²) − 1)·exp(2·loc + scale²), with expm1 so a small scale keeps its precision."""
     loc, scale, batch_shape = _params("variance", loc, scale)
     return jnp.broadcast_to(jnp.expm1(scale**2) * jnp.exp(2.0 * loc + scale**2), batch_shape)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "entropy",
+    "log_prob",
+    "mean",
+    "noise",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+    "variance",
+]

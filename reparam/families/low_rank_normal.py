@@ -80,13 +80,21 @@ def _woodbury(cov_factor: Array, scale_diag: Array) -> tuple[Array, Array, Array
 def noise(key: Array, shape: tuple[int, ...] = (), dtype=None) -> Array:
     """Standard normal ε of `shape`; its last axis (size d + r) holds ε_d then ε_r."""
     key = checks.key(key, "reparam.low_rank_normal.noise")
+    shape = checks.sample_shape("reparam.low_rank_normal.noise", shape, "shape")
     return jax.random.normal(key, shape, checks.noise_dtype(dtype))
 
 
 def transform(eps: Array, loc, cov_factor, scale_diag) -> Array:
     """z = loc + W ε_r + scale_diag ⊙ ε_d for ε (..., d + r); shape broadcast(...) + (d,)."""
     where = "reparam.low_rank_normal.transform"
-    loc, cov_factor, scale_diag, _ = _params("transform", loc, cov_factor, scale_diag)
+    loc, cov_factor, scale_diag, batch_shape = _params("transform", loc, cov_factor, scale_diag)
+    checks.broadcastable(
+        "reparam.low_rank_normal.transform",
+        "eps",
+        jnp.shape(eps),
+        batch_shape,
+        (loc.shape[-1] + cov_factor.shape[-1],),
+    )
     eps = checks.numeric(where, "eps", eps)
     size = loc.shape[-1] + cov_factor.shape[-1]
     if eps.ndim < 1 or eps.shape[-1] != size:
@@ -95,6 +103,19 @@ def transform(eps: Array, loc, cov_factor, scale_diag) -> Array:
             f"{cov_factor.shape[-1]} on the last axis); got shape {eps.shape}"
         )
     return _transform(eps.astype(jnp.result_type(eps, loc)), loc, cov_factor, scale_diag)
+
+
+def noise_shape(sample_shape, loc, cov_factor, scale_diag) -> tuple[int, ...]:
+    """The shape of ε that `sample(key, loc, cov_factor, scale_diag, sample_shape)` draws:
+    `sample_shape + B + (d + r,)` (ε_d then ε_r on the last axis)
+    (for callers that bring their own ε: quasi-Monte-Carlo, common random numbers)."""
+    where = "reparam.low_rank_normal.noise_shape"
+    loc, cov_factor, _, batch_shape = _params("noise_shape", loc, cov_factor, scale_diag)
+    return (
+        *checks.sample_shape(where, sample_shape),
+        *batch_shape,
+        *(loc.shape[-1] + cov_factor.shape[-1],),
+    )
 
 
 def sample(key: Array, loc, cov_factor, scale_diag, sample_shape=()) -> Array:
@@ -142,7 +163,10 @@ def log_prob(x, loc, cov_factor, scale_diag) -> Array:
     Woodbury identity and determinant lemma (module docstring): O(d r²) per batch element.
     """
     where = "reparam.low_rank_normal.log_prob"
-    loc, cov_factor, scale_diag, _ = _params("log_prob", loc, cov_factor, scale_diag)
+    loc, cov_factor, scale_diag, batch_shape = _params("log_prob", loc, cov_factor, scale_diag)
+    checks.broadcastable(
+        "reparam.low_rank_normal.log_prob", "x", jnp.shape(x), batch_shape, loc.shape[-1:]
+    )
     d = loc.shape[-1]
     x = checks.numeric(where, "x", x).astype(loc.dtype)
     if x.ndim < 1 or x.shape[-1] != d:
@@ -181,3 +205,20 @@ def covariance(loc, cov_factor, scale_diag) -> Array:
     low_rank = jnp.matmul(cov_factor, jnp.swapaxes(cov_factor, -1, -2), precision=PRECISION)
     value = low_rank + jnp.eye(d, dtype=loc.dtype) * (scale_diag**2)[..., None]
     return jnp.broadcast_to(value, (*batch_shape, d, d))
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "PARAM_EVENT_NDIMS",
+    "covariance",
+    "entropy",
+    "log_prob",
+    "mean",
+    "noise",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+    "variance",
+]

@@ -82,15 +82,28 @@ def _log_det(tril: Array) -> Array:
 def noise(key: Array, shape: tuple[int, ...] = (), dtype=None) -> Array:
     """Standard normal ε of `shape` (its last axis is the event axis, of size d)."""
     key = checks.key(key, "reparam.multivariate_normal.noise")
+    shape = checks.sample_shape("reparam.multivariate_normal.noise", shape, "shape")
     return jax.random.normal(key, shape, checks.noise_dtype(dtype))
 
 
 def transform(eps: Array, loc, scale_tril) -> Array:
     """z = loc + L ε for ε of shape (..., d); shape broadcast(ε.shape[:-1], B) + (d,)."""
-    loc, tril, _ = _params("transform", loc, scale_tril)
+    loc, tril, batch_shape = _params("transform", loc, scale_tril)
+    checks.broadcastable(
+        "reparam.multivariate_normal.transform", "eps", jnp.shape(eps), batch_shape, loc.shape[-1:]
+    )
     eps = checks.numeric("reparam.multivariate_normal.transform", "eps", eps)
     eps = _event_array("transform", "eps", eps, jnp.result_type(eps, loc), loc.shape[-1])
     return _transform(eps, loc, tril)
+
+
+def noise_shape(sample_shape, loc, scale_tril) -> tuple[int, ...]:
+    """The shape of ε that `sample(key, loc, scale_tril, sample_shape)` draws:
+    `sample_shape + B + (d,)`
+    (for callers that bring their own ε: quasi-Monte-Carlo, common random numbers)."""
+    where = "reparam.multivariate_normal.noise_shape"
+    loc, _, batch_shape = _params("noise_shape", loc, scale_tril)
+    return (*checks.sample_shape(where, sample_shape), *batch_shape, *(loc.shape[-1],))
 
 
 def sample(key: Array, loc, scale_tril, sample_shape=()) -> Array:
@@ -119,7 +132,10 @@ def log_prob(x, loc, scale_tril) -> Array:
 
     Uses the triangular solve y = L⁻¹(x − loc), so log p = −|y|²/2 − Σ log L_ii − (d/2) log 2π.
     """
-    loc, tril, _ = _params("log_prob", loc, scale_tril)
+    loc, tril, batch_shape = _params("log_prob", loc, scale_tril)
+    checks.broadcastable(
+        "reparam.multivariate_normal.log_prob", "x", jnp.shape(x), batch_shape, loc.shape[-1:]
+    )
     d = loc.shape[-1]
     x = _event_array("log_prob", "x", x, loc.dtype, d)
     return _log_prob(x, loc, tril)
@@ -151,3 +167,20 @@ def covariance(loc, scale_tril) -> Array:
     d = loc.shape[-1]
     sigma = jnp.matmul(tril, jnp.swapaxes(tril, -1, -2), precision=PRECISION)
     return jnp.broadcast_to(sigma, (*batch_shape, d, d))
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "PARAM_EVENT_NDIMS",
+    "covariance",
+    "entropy",
+    "log_prob",
+    "mean",
+    "noise",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+    "variance",
+]

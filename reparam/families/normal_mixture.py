@@ -95,7 +95,7 @@ def noise(key: Array, shape: tuple[int, ...], dtype=None) -> Array:
     dtype defaults to JAX's default float (float32 unless x64 is enabled).
     """
     key = checks.key(key, "reparam.normal_mixture.noise")
-    shape = checks.sample_shape("reparam.normal_mixture.noise", shape)
+    shape = checks.sample_shape("reparam.normal_mixture.noise", shape, "shape")
     if len(shape) < 1 or shape[-1] < 2:
         raise ValueError(
             "reparam.normal_mixture.noise: `shape` must end in K + 1 ≥ 2 (K Gumbels and one "
@@ -194,7 +194,14 @@ def transform(eps: Array, logits, locs, scales) -> Array:
       z of shape broadcast(S, B).
     """
     where = "reparam.normal_mixture.transform"
-    logits, locs, scales, _ = _params("transform", logits, locs, scales)
+    logits, locs, scales, batch_shape = _params("transform", logits, locs, scales)
+    checks.broadcastable(
+        "reparam.normal_mixture.transform",
+        "eps",
+        jnp.shape(eps),
+        batch_shape,
+        (logits.shape[-1] + 1,),
+    )
     eps = checks.numeric(where, "eps", eps)
     if eps.ndim < 1:
         raise ValueError(f"{where}: `eps` must end in the noise axis of size K + 1, got shape ()")
@@ -204,6 +211,15 @@ def transform(eps: Array, logits, locs, scales) -> Array:
     return _transform(
         eps.astype(dtype), logits.astype(dtype), locs.astype(dtype), scales.astype(dtype)
     )
+
+
+def noise_shape(sample_shape, logits, locs, scales) -> tuple[int, ...]:
+    """The shape of ε that `sample(key, logits, locs, scales, sample_shape)` draws:
+    `sample_shape + B + (K + 1,)` (K Gumbels, then one normal)
+    (for callers that bring their own ε: quasi-Monte-Carlo, common random numbers)."""
+    where = "reparam.normal_mixture.noise_shape"
+    logits, _, _, batch_shape = _params("noise_shape", logits, locs, scales)
+    return (*checks.sample_shape(where, sample_shape), *batch_shape, *(logits.shape[-1] + 1,))
 
 
 def sample(key: Array, logits, locs, scales, sample_shape=()) -> Array:
@@ -218,13 +234,15 @@ def sample(key: Array, logits, locs, scales, sample_shape=()) -> Array:
 
 def sample_and_log_prob(key: Array, logits, locs, scales, sample_shape=()) -> tuple[Array, Array]:
     """Draw z (as :func:`sample`) and its log-density."""
-    z = sample(key, logits, locs, scales, sample_shape)
+    where = "reparam.normal_mixture.sample_and_log_prob"
+    z = sample(key, logits, locs, scales, checks.sample_shape(where, sample_shape))
     return z, log_prob(z, logits, locs, scales)
 
 
 def log_prob(x, logits, locs, scales) -> Array:
     """log Σₖ wₖ N(x; locₖ, scaleₖ²) by logsumexp; shape broadcast(x, B)."""
-    logits, locs, scales, _ = _params("log_prob", logits, locs, scales)
+    logits, locs, scales, batch_shape = _params("log_prob", logits, locs, scales)
+    checks.broadcastable("reparam.normal_mixture.log_prob", "x", jnp.shape(x), batch_shape)
     return _log_prob(jnp.asarray(x, logits.dtype), logits, locs, scales)
 
 
@@ -257,3 +275,20 @@ def variance(logits, locs, scales) -> Array:
     mu = jnp.sum(weights * locs, axis=-1, keepdims=True)
     value = jnp.sum(weights * (scales**2 + (locs - mu) ** 2), axis=-1)
     return jnp.broadcast_to(value, batch_shape)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "PARAM_EVENT_NDIMS",
+    "cdf",
+    "log_prob",
+    "mean",
+    "noise",
+    "noise_event_shape",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+    "variance",
+]

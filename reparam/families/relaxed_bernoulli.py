@@ -65,6 +65,7 @@ def _log_logistic(u: Array) -> Array:
 def noise(key: Array, shape: tuple[int, ...] = (), dtype=None) -> Array:
     """Standard logistic L of `shape`."""
     key = checks.key(key, "reparam.relaxed_bernoulli.noise")
+    shape = checks.sample_shape("reparam.relaxed_bernoulli.noise", shape, "shape")
     return jax.random.logistic(key, shape, checks.noise_dtype(dtype))
 
 
@@ -73,9 +74,19 @@ def transform(eps: Array, logits, temperature, *, straight_through: bool = False
 
     With `straight_through=True` the value is the 0/1 indicator and the gradient that of z.
     """
-    logits, temperature, _ = _params("transform", logits, temperature)
+    logits, temperature, batch_shape = _params("transform", logits, temperature)
+    checks.broadcastable("reparam.relaxed_bernoulli.transform", "eps", jnp.shape(eps), batch_shape)
     eps = checks.numeric("reparam.relaxed_bernoulli.transform", "eps", eps)
     return _relax(eps, logits, temperature, straight_through)
+
+
+def noise_shape(sample_shape, logits, temperature) -> tuple[int, ...]:
+    """The shape of ε that `sample(key, logits, temperature, sample_shape)` draws:
+    `sample_shape + B`, the sample's shape
+    (for callers that bring their own ε: quasi-Monte-Carlo, common random numbers)."""
+    where = "reparam.relaxed_bernoulli.noise_shape"
+    _, _, batch_shape = _params("noise_shape", logits, temperature)
+    return checks.sample_shape(where, sample_shape) + batch_shape
 
 
 def sample(
@@ -121,7 +132,8 @@ def log_prob(x, logits, temperature) -> Array:
     Not finite at x = 0 or 1 exactly (e.g. a straight-through sample, or a relaxed one that
     rounded); `sample_and_log_prob` is exact there.
     """
-    logits, temperature, _ = _params("log_prob", logits, temperature)
+    logits, temperature, batch_shape = _params("log_prob", logits, temperature)
+    checks.broadcastable("reparam.relaxed_bernoulli.log_prob", "x", jnp.shape(x), batch_shape)
     x = jnp.asarray(x, jnp.result_type(x, logits))
     log_x, log1m_x = jnp.log(x), jnp.log1p(-x)
     return (
@@ -137,3 +149,16 @@ def cdf(x, logits, temperature) -> Array:
     logits, temperature, _ = _params("cdf", logits, temperature)
     x = jnp.clip(jnp.asarray(x, jnp.result_type(x, logits)), 0.0, 1.0)
     return jax.nn.sigmoid(temperature * (jnp.log(x) - jnp.log1p(-x)) - logits)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "log_prob",
+    "noise",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+]

@@ -81,6 +81,7 @@ def _log_prob_from_log_x(log_x: Array, logits: Array, temperature: Array) -> Arr
 def noise(key: Array, shape: tuple[int, ...] = (), dtype=None) -> Array:
     """Standard Gumbel g of `shape` (last axis: the K categories)."""
     key = checks.key(key, "reparam.relaxed_categorical.noise")
+    shape = checks.sample_shape("reparam.relaxed_categorical.noise", shape, "shape")
     return jax.random.gumbel(key, shape, checks.noise_dtype(dtype))
 
 
@@ -91,7 +92,14 @@ def transform(eps: Array, logits, temperature, *, straight_through: bool = False
     the relaxed z.
     """
     where = "reparam.relaxed_categorical.transform"
-    logits, temperature, _ = _params("transform", logits, temperature)
+    logits, temperature, batch_shape = _params("transform", logits, temperature)
+    checks.broadcastable(
+        "reparam.relaxed_categorical.transform",
+        "eps",
+        jnp.shape(eps),
+        batch_shape,
+        logits.shape[-1:],
+    )
     eps = checks.numeric(where, "eps", eps)
     if eps.ndim < 1:
         raise ValueError(
@@ -100,6 +108,15 @@ def transform(eps: Array, logits, temperature, *, straight_through: bool = False
         )
     checks.event_size(where, "eps", eps, logits.shape[-1])
     return _relax(eps, logits, temperature, straight_through)
+
+
+def noise_shape(sample_shape, logits, temperature) -> tuple[int, ...]:
+    """The shape of ε that `sample(key, logits, temperature, sample_shape)` draws:
+    `sample_shape + B + (K,)`
+    (for callers that bring their own ε: quasi-Monte-Carlo, common random numbers)."""
+    where = "reparam.relaxed_categorical.noise_shape"
+    logits, _, batch_shape = _params("noise_shape", logits, temperature)
+    return (*checks.sample_shape(where, sample_shape), *batch_shape, *(logits.shape[-1],))
 
 
 def sample(
@@ -139,7 +156,10 @@ def log_prob(x, logits, temperature) -> Array:
     finite.
     """
     where = "reparam.relaxed_categorical.log_prob"
-    logits, temperature, _ = _params("log_prob", logits, temperature)
+    logits, temperature, batch_shape = _params("log_prob", logits, temperature)
+    checks.broadcastable(
+        "reparam.relaxed_categorical.log_prob", "x", jnp.shape(x), batch_shape, logits.shape[-1:]
+    )
     x = checks.numeric(where, "x", x).astype(logits.dtype)
     if x.ndim < 1:
         raise ValueError(
@@ -147,3 +167,16 @@ def log_prob(x, logits, temperature) -> Array:
         )
     checks.event_size(where, "x", x, logits.shape[-1])
     return _log_prob_from_log_x(jnp.log(x), logits, temperature)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "PARAM_EVENT_NDIMS",
+    "log_prob",
+    "noise",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+]

@@ -4,7 +4,8 @@ Sampling: with G ~ Gamma(df/2, 1) (so χ² = 2G), z = loc + scale · ε · exp(�
 where log G comes from :func:`reparam.gamma.log_sample`. The map is explicit in loc and scale and
 implicitly reparameterized in df through the gamma draw (as in TFP): a valid pathwise gradient,
 but one with no parameter-free ε (G's law depends on df), so this module defines no
-`noise`/`transform`; `sample(key, df, loc, scale, sample_shape=())` is the entry point.
+`noise`/`transform`; `sample(key, df, loc, scale, sample_shape=())` is the entry point, and
+`sample_and_log_prob` returns the density from the same draw.
 
 Saturation: at tiny df the distribution's tails pass the float range (for df = 1e-4 about 93% of
 draws exceed 1e308 in magnitude). Draws whose |z − loc|, or whose gradient with respect to scale
@@ -44,15 +45,8 @@ def _params(where: str, df, loc, scale) -> tuple[Array, Array, Array, tuple[int,
     return df, loc, scale, batch_shape
 
 
-def sample(key: Array, df, loc, scale, sample_shape=()) -> Array:
-    """Reparameterized draw of shape `sample_shape + broadcast(df, loc, scale).shape`.
-
-    Draws beyond the float range saturate (see the module docstring); never ±inf or NaN.
-    """
-    where = "reparam.student_t.sample"
-    key = checks.key(key, where)
-    df, loc, scale, batch_shape = _params("sample", df, loc, scale)
-    shape = checks.sample_shape(where, sample_shape) + batch_shape
+def _draw(key: Array, df: Array, loc: Array, scale: Array, shape: tuple[int, ...]):
+    """(z, ε, log G, saturated) for one draw of `shape` (see the module docstring)."""
     key_normal, key_gamma = jax.random.split(key)
     eps = jax.random.normal(key_normal, shape, df.dtype)
     log_g = log_sample(key_gamma, df / 2, shape)
@@ -73,20 +67,53 @@ def sample(key: Array, df, loc, scale, sample_shape=()) -> Array:
     # infinite partial derivative would still give NaN gradients.
     safe_width = jnp.where(saturated, jnp.zeros_like(log_width), log_width)
     unsaturated = loc + scale * eps * jnp.exp(safe_width)
-    return jnp.where(saturated, loc + jnp.sign(eps) * limit, unsaturated)
+    return jnp.where(saturated, loc + jnp.sign(eps) * limit, unsaturated), eps, log_g, saturated
 
 
-def log_prob(x, df, loc, scale) -> Array:
-    """log t(x; df, loc, scale), shape broadcast(x, df, loc, scale)."""
-    df, loc, scale, _ = _params("log_prob", df, loc, scale)
-    y = (jnp.asarray(x, df.dtype) - loc) / scale
+def _log_density(y2_over_df: Array, df: Array, scale: Array) -> Array:
+    """log t at a point whose standardized square over df, ((x − loc)/scale)²/df, is given."""
     return (
         gammaln((df + 1) / 2)
         - gammaln(df / 2)
         - 0.5 * jnp.log(df * math.pi)
         - jnp.log(scale)
-        - (df + 1) / 2 * jnp.log1p(y**2 / df)
+        - (df + 1) / 2 * jnp.log1p(y2_over_df)
     )
+
+
+def sample(key: Array, df, loc, scale, sample_shape=()) -> Array:
+    """Reparameterized draw of shape `sample_shape + broadcast(df, loc, scale).shape`.
+
+    Draws beyond the float range saturate (see the module docstring); never ±inf or NaN.
+    """
+    where = "reparam.student_t.sample"
+    key = checks.key(key, where)
+    df, loc, scale, batch_shape = _params("sample", df, loc, scale)
+    shape = checks.sample_shape(where, sample_shape) + batch_shape
+    return _draw(key, df, loc, scale, shape)[0]
+
+
+def sample_and_log_prob(key: Array, df, loc, scale, sample_shape=()) -> tuple[Array, Array]:
+    """Draw z (the same bits as `sample` with this key) and log p(z), the latter from the draw:
+    ((z − loc)/scale)²/df = ε²/(2G), with no subtraction of loc and no division by scale (as
+    distrax reuses ε). Saturated draws get the density at their clamped value."""
+    where = "reparam.student_t.sample_and_log_prob"
+    key = checks.key(key, where)
+    df, loc, scale, batch_shape = _params("sample_and_log_prob", df, loc, scale)
+    shape = checks.sample_shape(where, sample_shape) + batch_shape
+    z, eps, log_g, saturated = _draw(key, df, loc, scale, shape)
+    safe_log_g = jnp.where(saturated, jnp.zeros_like(log_g), log_g)
+    from_draw = 0.5 * eps**2 * jnp.exp(-safe_log_g)
+    from_value = ((z - loc) / scale) ** 2 / df
+    return z, _log_density(jnp.where(saturated, from_value, from_draw), df, scale)
+
+
+def log_prob(x, df, loc, scale) -> Array:
+    """log t(x; df, loc, scale), shape broadcast(x, df, loc, scale)."""
+    df, loc, scale, batch_shape = _params("log_prob", df, loc, scale)
+    checks.broadcastable("reparam.student_t.log_prob", "x", jnp.shape(x), batch_shape)
+    y = (jnp.asarray(x, df.dtype) - loc) / scale
+    return _log_density(y**2 / df, df, scale)
 
 
 def cdf(x, df, loc, scale) -> Array:
@@ -125,3 +152,16 @@ def variance(df, loc, scale) -> Array:
         df > 2, scale**2 * safe_df / (safe_df - 2), jnp.where(df > 1, jnp.inf, jnp.nan)
     )
     return jnp.broadcast_to(value, batch_shape)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "entropy",
+    "log_prob",
+    "mean",
+    "sample",
+    "sample_and_log_prob",
+    "variance",
+]

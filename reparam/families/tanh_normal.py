@@ -57,13 +57,24 @@ def _pre_tanh(x: Array) -> Array:
 def noise(key: Array, shape: tuple[int, ...] = (), dtype=None) -> Array:
     """Standard normal ε of `shape`."""
     key = checks.key(key, "reparam.tanh_normal.noise")
+    shape = checks.sample_shape("reparam.tanh_normal.noise", shape, "shape")
     return jax.random.normal(key, shape, checks.noise_dtype(dtype))
 
 
 def transform(eps: Array, loc, scale) -> Array:
     """z = tanh(loc + scale · ε); shape broadcast(ε, loc, scale)."""
-    loc, scale, _ = _params("transform", loc, scale)
+    loc, scale, batch_shape = _params("transform", loc, scale)
+    checks.broadcastable("reparam.tanh_normal.transform", "eps", jnp.shape(eps), batch_shape)
     return jnp.tanh(loc + scale * eps)
+
+
+def noise_shape(sample_shape, loc, scale) -> tuple[int, ...]:
+    """The shape of ε that `sample(key, loc, scale, sample_shape)` draws:
+    `sample_shape + B`, the sample's shape
+    (for callers that bring their own ε: quasi-Monte-Carlo, common random numbers)."""
+    where = "reparam.tanh_normal.noise_shape"
+    _, _, batch_shape = _params("noise_shape", loc, scale)
+    return checks.sample_shape(where, sample_shape) + batch_shape
 
 
 def sample(key: Array, loc, scale, sample_shape=()) -> Array:
@@ -94,7 +105,8 @@ def log_prob(x, loc, scale) -> Array:
 
     Finite at x = ±1 (and at actions ±(1 − 1e-7) in float32), where 1 − x² would round to 0.
     """
-    loc, scale, _ = _params("log_prob", loc, scale)
+    loc, scale, batch_shape = _params("log_prob", loc, scale)
+    checks.broadcastable("reparam.tanh_normal.log_prob", "x", jnp.shape(x), batch_shape)
     u = _pre_tanh(jnp.asarray(x, jnp.result_type(x, loc)))
     standardized = (u - loc) / scale
     return -0.5 * standardized**2 - jnp.log(scale) - _HALF_LOG_2PI - log_det_jacobian(u)
@@ -105,3 +117,17 @@ def cdf(x, loc, scale) -> Array:
     loc, scale, _ = _params("cdf", loc, scale)
     x = jnp.clip(jnp.asarray(x, jnp.result_type(x, loc)), -1.0, 1.0)
     return ndtr((jnp.arctanh(x) - loc) / scale)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "log_det_jacobian",
+    "log_prob",
+    "noise",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+]

@@ -30,13 +30,24 @@ def _transform(eps: Array, low: Array, high: Array) -> Array:
 def noise(key: Array, shape: tuple[int, ...] = (), dtype=None) -> Array:
     """ε ~ Uniform[0, 1) of `shape`; dtype defaults to JAX's default float."""
     key = checks.key(key, "reparam.uniform.noise")
+    shape = checks.sample_shape("reparam.uniform.noise", shape, "shape")
     return jax.random.uniform(key, shape, checks.noise_dtype(dtype))
 
 
 def transform(eps: Array, low, high) -> Array:
     """z = low + (high − low) · ε; shape broadcast(ε, low, high)."""
-    low, high, _ = _params("transform", low, high)
+    low, high, batch_shape = _params("transform", low, high)
+    checks.broadcastable("reparam.uniform.transform", "eps", jnp.shape(eps), batch_shape)
     return _transform(eps, low, high)
+
+
+def noise_shape(sample_shape, low, high) -> tuple[int, ...]:
+    """The shape of ε that `sample(key, low, high, sample_shape)` draws:
+    `sample_shape + B`, the sample's shape
+    (for callers that bring their own ε: quasi-Monte-Carlo, common random numbers)."""
+    where = "reparam.uniform.noise_shape"
+    _, _, batch_shape = _params("noise_shape", low, high)
+    return checks.sample_shape(where, sample_shape) + batch_shape
 
 
 def sample(key: Array, low, high, sample_shape=()) -> Array:
@@ -58,7 +69,8 @@ def sample_and_log_prob(key: Array, low, high, sample_shape=()) -> tuple[Array, 
 
 def log_prob(x, low, high) -> Array:
     """−log(high − low) on [low, high], −inf elsewhere; shape broadcast(x, low, high)."""
-    low, high, _ = _params("log_prob", low, high)
+    low, high, batch_shape = _params("log_prob", low, high)
+    checks.broadcastable("reparam.uniform.log_prob", "x", jnp.shape(x), batch_shape)
     # The closed interval: rounding in low + (high − low)·ε can land exactly on `high`.
     inside = (x >= low) & (x <= high)
     return jnp.where(inside, -jnp.log(high - low), -jnp.inf)
@@ -82,3 +94,19 @@ def mean(low, high) -> Array:
 def variance(low, high) -> Array:
     low, high, batch_shape = _params("variance", low, high)
     return jnp.broadcast_to((high - low) ** 2 / 12.0, batch_shape)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "entropy",
+    "log_prob",
+    "mean",
+    "noise",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+    "variance",
+]

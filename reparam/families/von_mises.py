@@ -303,7 +303,8 @@ def log_prob(x, loc, concentration) -> Array:
     The density is that of an angle: x is read modulo 2π (as scipy's `vonmises.logpdf` does), so
     any real x is accepted. Uses i0e, so it is finite for every κ > 0 (no overflow of I₀).
     """
-    loc, concentration, _ = _params("log_prob", loc, concentration)
+    loc, concentration, batch_shape = _params("log_prob", loc, concentration)
+    checks.broadcastable("reparam.von_mises.log_prob", "x", jnp.shape(x), batch_shape)
     x = jnp.asarray(x, loc.dtype)
     return _log_density_centered(x - loc, concentration)
 
@@ -345,3 +346,16 @@ def circular_variance(loc, concentration) -> Array:
     """1 − E[cos(z − loc)] = 1 − I₁(κ)/I₀(κ) ∈ (0, 1]; not scipy's (linear) `vonmises.var`."""
     loc, concentration, batch_shape = _params("circular_variance", loc, concentration)
     return jnp.broadcast_to(_one_minus_bessel_ratio(concentration), batch_shape)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "circular_variance",
+    "entropy",
+    "log_prob",
+    "mean",
+    "sample",
+    "sample_and_log_prob",
+]

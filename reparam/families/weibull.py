@@ -47,13 +47,24 @@ def _transform(eps: Array, scale: Array, concentration: Array) -> Array:
 def noise(key: Array, shape: tuple[int, ...] = (), dtype=None) -> Array:
     """Standard exponential ε > 0 of `shape`; dtype defaults to JAX's default float."""
     key = checks.key(key, "reparam.weibull.noise")
+    shape = checks.sample_shape("reparam.weibull.noise", shape, "shape")
     return _noise(key, shape, checks.noise_dtype(dtype))
 
 
 def transform(eps: Array, scale, concentration) -> Array:
     """z = scale · exp(log(ε)/concentration); shape broadcast(ε, scale, concentration)."""
-    scale, concentration, _ = _params("transform", scale, concentration)
+    scale, concentration, batch_shape = _params("transform", scale, concentration)
+    checks.broadcastable("reparam.weibull.transform", "eps", jnp.shape(eps), batch_shape)
     return _transform(eps, scale, concentration)
+
+
+def noise_shape(sample_shape, scale, concentration) -> tuple[int, ...]:
+    """The shape of ε that `sample(key, scale, concentration, sample_shape)` draws:
+    `sample_shape + B`, the sample's shape
+    (for callers that bring their own ε: quasi-Monte-Carlo, common random numbers)."""
+    where = "reparam.weibull.noise_shape"
+    _, _, batch_shape = _params("noise_shape", scale, concentration)
+    return checks.sample_shape(where, sample_shape) + batch_shape
 
 
 def sample(key: Array, scale, concentration, sample_shape=()) -> Array:
@@ -84,7 +95,8 @@ def log_prob(x, scale, concentration) -> Array:
 
     At x = 0 the density is the limit: +inf for k < 1, 1/scale for k = 1, 0 for k > 1.
     """
-    scale, concentration, _ = _params("log_prob", scale, concentration)
+    scale, concentration, batch_shape = _params("log_prob", scale, concentration)
+    checks.broadcastable("reparam.weibull.log_prob", "x", jnp.shape(x), batch_shape)
     positive = x > 0
     # Off the support the logarithm sees `scale` (log_y = 0), so that no gradient is NaN.
     log_y = jnp.log(jnp.where(positive, x, scale)) - jnp.log(scale)
@@ -131,3 +143,19 @@ def variance(scale, concentration) -> Array:
     g1 = gammaln(1.0 + 1.0 / concentration)
     g2 = gammaln(1.0 + 2.0 / concentration)
     return jnp.broadcast_to(scale**2 * jnp.exp(2.0 * g1) * jnp.expm1(g2 - 2.0 * g1), batch_shape)
+
+
+__all__ = [
+    "EVENT_NDIMS",
+    "PARAMS",
+    "cdf",
+    "entropy",
+    "log_prob",
+    "mean",
+    "noise",
+    "noise_shape",
+    "sample",
+    "sample_and_log_prob",
+    "transform",
+    "variance",
+]

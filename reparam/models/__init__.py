@@ -4,3 +4,6 @@ calibration (`bnn`). The Flax modules they score live in `reparam.nn`.
 
 Submodules are imported by name (`from reparam.models import objectives`); `bnn` needs flax.
 """
+
+# Nothing to star-import: the submodules are imported by name (`bnn` would load flax).
+__all__: list[str] = []

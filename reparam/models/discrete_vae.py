@@ -46,23 +46,23 @@ one-hot, chunked over K).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import logsumexp
 
 from reparam import checks, estimators
+from reparam.train import evaluate
 
 Array = jax.Array
 LogLikelihood = Callable[[Array], Array]
 sg = jax.lax.stop_gradient
 
-ESTIMATORS = ("gumbel_softmax", "straight_through", "score_function", "rebar", "relax")
 SF_BASELINES = ("batch_leave_one_out", "leave_one_out", None)
 
 
@@ -116,7 +116,11 @@ def _one_hot_log_prob(z: Array, logits: Array) -> Array:
 
 # A family module for `estimators.score_function`: one-hot categorical, event axis last.
 one_hot_categorical = SimpleNamespace(
-    sample=lambda key, logits, sample_shape=(): _sample_one_hot(key, logits, tuple(sample_shape)),
+    sample=lambda key, logits, sample_shape=(): _sample_one_hot(
+        key,
+        logits,
+        checks.sample_shape("reparam.discrete_vae.one_hot_categorical.sample", sample_shape),
+    ),
     log_prob=_one_hot_log_prob,
 )
 
@@ -133,7 +137,7 @@ def rebar_params(eta: float = 1.0, temperature: float = 0.5) -> dict[str, Array]
     }
 
 
-def _per_sample(where: str, values: Array, num_samples: int, batch: int) -> Array:
+def _check_log_likelihood(where: str, values: Array, num_samples: int, batch: int) -> Array:
     if values.shape != (num_samples, batch):
         raise ValueError(
             f"{where}: `log_likelihood` must map codes of shape (K={num_samples}, B={batch}, L, C) "
@@ -181,8 +185,7 @@ def elbo(
       (E[log p(x|relaxed z)] − KL) for "gumbel_softmax".
     """
     where = "reparam.discrete_vae.elbo"
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"{where}: `estimator` must be one of {ESTIMATORS}; got {estimator!r}")
+    checks.choice(where, "estimator", estimator, ESTIMATORS)
     key = checks.key(key, where)
     logits = checks.numeric(where, "logits", logits)
     if logits.ndim != 3:
@@ -190,107 +193,159 @@ def elbo(
             f"{where}: `logits` must have shape (B, L, C) (batch, latents, categories); got "
             f"{logits.shape}"
         )
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"{where}: `num_samples` must be an int >= 1; got {num_samples!r}")
     batch = logits.shape[0]
-    kl = categorical_kl_uniform(logits)
 
     def checked(fn: LogLikelihood) -> LogLikelihood:
-        return lambda z: _per_sample(where, fn(z), z.shape[0], batch)
+        return lambda z: _check_log_likelihood(where, fn(z), z.shape[0], batch)
 
-    f = checked(log_likelihood)
-    f_signal = checked(signal if signal is not None else log_likelihood)
+    problem = _Problem(
+        where=where,
+        logits=logits,
+        kl=categorical_kl_uniform(logits),
+        f=checked(log_likelihood),
+        signal=checked(signal if signal is not None else log_likelihood),
+        num_samples=checks.count(where, "num_samples", num_samples),
+        temperature=temperature,
+        baseline=baseline,
+        cv_params=cv_params,
+        residual=residual,
+    )
+    return _ELBOS[estimator](key, problem)
 
-    if estimator in ("gumbel_softmax", "straight_through"):
-        if temperature is None:
-            raise ValueError(f"{where}: estimator {estimator!r} needs a `temperature` > 0")
-        checks.positive(where, "temperature", temperature)
-        reconstruction = estimators.gumbel_softmax(
-            key,
-            f,
-            logits,
-            jnp.asarray(temperature, logits.dtype),
-            num_samples,
-            distribution="categorical",
-            straight_through=estimator == "straight_through",
+
+class _Problem(NamedTuple):
+    """`elbo`'s arguments, checked, for the per-estimator functions of `_ELBOS`."""
+
+    where: str
+    logits: Array  # (B, L, C)
+    kl: Array  # (B,), KL(q ‖ uniform)
+    f: LogLikelihood  # log p(x|z), differentiable in the decoder
+    signal: LogLikelihood  # the learning signal (decoder under stop_gradient)
+    num_samples: int
+    temperature: Any
+    baseline: str | None
+    cv_params: dict[str, Any] | None
+    residual: Callable[[Any, Array], Array] | None
+
+
+def _relaxed(key: Array, problem: _Problem, *, straight_through: bool) -> tuple[Array, Array]:
+    """ "gumbel_softmax" / "straight_through": the pathwise estimator through the relaxation."""
+    if problem.temperature is None:
+        raise ValueError(
+            f"{problem.where}: estimator "
+            f"{'straight_through' if straight_through else 'gumbel_softmax'!r} needs a "
+            f"`temperature` > 0"
         )
-        surrogate = reconstruction - kl
-        return surrogate, sg(surrogate)
+    checks.positive(problem.where, "temperature", problem.temperature)
+    reconstruction = estimators.gumbel_softmax(
+        key,
+        problem.f,
+        problem.logits,
+        jnp.asarray(problem.temperature, problem.logits.dtype),
+        problem.num_samples,
+        distribution="categorical",
+        straight_through=straight_through,
+    )
+    surrogate = reconstruction - problem.kl
+    return surrogate, sg(surrogate)
 
-    if estimator == "score_function":
-        if baseline not in SF_BASELINES:
-            raise ValueError(f"{where}: `baseline` must be one of {SF_BASELINES}; got {baseline!r}")
-        z = one_hot_categorical.sample(key, logits, (num_samples,))
-        values = sg(f_signal(z))  # the same draw score_function makes with this key
-        if baseline == "batch_leave_one_out":
-            if batch < 2:
-                raise ValueError(f"{where}: the batch leave-one-out baseline needs B >= 2")
-            per_example = jnp.mean(values, axis=0)
-            sf_baseline: Any = (jnp.sum(per_example) - per_example) / (batch - 1)
-        else:
-            sf_baseline = baseline
-        # clone: the same bits drawn twice on purpose (for the key-reuse checker).
-        encoder_term = estimators.score_function(
-            jax.random.clone(key),
-            f_signal,
-            one_hot_categorical,
-            (logits,),
-            num_samples,
-            baseline=sf_baseline,
-        )
-        encoder_term = encoder_term - sg(encoder_term)
-    else:  # rebar, relax
-        if cv_params is None:
-            raise ValueError(f"{where}: estimator {estimator!r} needs `cv_params` (rebar_params)")
-        if estimator == "relax" and (residual is None or "residual" not in cv_params):
-            raise ValueError(
-                f"{where}: 'relax' needs `residual` and cv_params['residual'] (its parameters)"
-            )
 
-        def control(phi: dict[str, Any], z: Array) -> Array:
-            relaxed = jax.nn.softmax(z / jnp.exp(phi["log_temperature"]), axis=-1)
-            value = phi["eta"] * f_signal(relaxed)
-            if estimator == "relax":
-                value = value + residual(phi["residual"], z)
-            return value
-
-        def surrogate_in(theta: Array, phi: dict[str, Any]) -> Array:
-            return estimators.relax(
-                key,
-                f_signal,
-                theta,
-                num_samples,
-                lambda z: control(phi, z),
-                distribution="categorical",
-            )
-
-        log_probs = jax.nn.log_softmax(logits, axis=-1)
-        # ĝ (B, L, C), the estimate for the log-probabilities, and ∇φ Σ ĝ² (its variance
-        # gradient).
-        estimate, cv_grad = estimators.estimate_and_variance_gradient(
-            surrogate_in, sg(log_probs), cv_params
-        )
-        encoder_term = jnp.sum(sg(estimate) * (log_probs - sg(log_probs)), axis=(-2, -1))
-        # Zero-valued, gradient −∇φ Σ ĝ² in φ for every example: minimising −mean(surrogate)
-        # takes a step down the variance.
-        variance_term = sum(
-            jnp.sum(sg(g) * (p - sg(p)))
-            for g, p in zip(
-                jax.tree_util.tree_leaves(cv_grad),
-                jax.tree_util.tree_leaves(cv_params),
-                strict=True,
-            )
-        )
-        encoder_term = encoder_term - variance_term
-        # The draw relax made with this key (its b is the argmax of the same Gumbel-perturbed
-        # logits): the decoder's term below must see the same codes.
-        z = _relax_codes(jax.random.clone(key), log_probs, num_samples)
-    decoder_values = f(sg(z))
-    reconstruction = jnp.mean(decoder_values, axis=0)
-    objective = sg(reconstruction) - kl
+def _hard_sample_elbo(problem: _Problem, z: Array, encoder_term: Array) -> tuple[Array, Array]:
+    """The discrete ELBO at the one-hot codes z an unbiased estimator drew, its encoder gradient
+    carried by the zero-valued `encoder_term`, the decoder's by the plain Monte-Carlo mean."""
+    reconstruction = jnp.mean(problem.f(sg(z)), axis=0)
+    objective = sg(reconstruction) - problem.kl
     # value: the discrete ELBO; gradient: decoder (Monte Carlo) + encoder (estimator) + KL.
     surrogate = objective + (reconstruction - sg(reconstruction)) + encoder_term
     return surrogate, sg(objective)
+
+
+def _score_function(key: Array, problem: _Problem) -> tuple[Array, Array]:
+    """ "score_function": REINFORCE on the one-hot codes with `problem.baseline`."""
+    where, logits, num_samples = problem.where, problem.logits, problem.num_samples
+    baseline = checks.choice(where, "baseline", problem.baseline, SF_BASELINES)
+    batch = logits.shape[0]
+    z = one_hot_categorical.sample(key, logits, (num_samples,))
+    values = sg(problem.signal(z))  # the same draw score_function makes with this key
+    if baseline == "batch_leave_one_out":
+        if batch < 2:
+            raise ValueError(f"{where}: the batch leave-one-out baseline needs B >= 2")
+        per_example = jnp.mean(values, axis=0)
+        sf_baseline: Any = (jnp.sum(per_example) - per_example) / (batch - 1)
+    else:
+        sf_baseline = baseline
+    # clone: the same bits drawn twice on purpose (for the key-reuse checker).
+    encoder_term = estimators.score_function(
+        jax.random.clone(key),
+        problem.signal,
+        one_hot_categorical,
+        (logits,),
+        num_samples,
+        baseline=sf_baseline,
+    )
+    return _hard_sample_elbo(problem, z, encoder_term - sg(encoder_term))
+
+
+def _relaxed_control_variate(
+    key: Array, problem: _Problem, *, learned_residual: bool
+) -> tuple[Array, Array]:
+    """ "rebar" (c = η f(softmax(z/λ))) and "relax" (the same plus a learned r_ψ(z)), with the
+    control variate's parameters trained by the variance gradient."""
+    where, cv_params, residual = problem.where, problem.cv_params, problem.residual
+    estimator = "relax" if learned_residual else "rebar"
+    if cv_params is None:
+        raise ValueError(f"{where}: estimator {estimator!r} needs `cv_params` (rebar_params)")
+    if learned_residual and (residual is None or "residual" not in cv_params):
+        raise ValueError(
+            f"{where}: 'relax' needs `residual` and cv_params['residual'] (its parameters)"
+        )
+
+    def control(phi: dict[str, Any], z: Array) -> Array:
+        relaxed = jax.nn.softmax(z / jnp.exp(phi["log_temperature"]), axis=-1)
+        value = phi["eta"] * problem.signal(relaxed)
+        if learned_residual:
+            value = value + residual(phi["residual"], z)
+        return value
+
+    def surrogate_in(theta: Array, phi: dict[str, Any]) -> Array:
+        return estimators.relax(
+            key,
+            problem.signal,
+            theta,
+            problem.num_samples,
+            lambda z: control(phi, z),
+            distribution="categorical",
+        )
+
+    log_probs = jax.nn.log_softmax(problem.logits, axis=-1)
+    # ĝ (B, L, C), the estimate for the log-probabilities, and ∇φ Σ ĝ² (its variance gradient).
+    estimate, cv_grad = estimators.estimate_and_variance_gradient(
+        surrogate_in, sg(log_probs), cv_params
+    )
+    encoder_term = jnp.sum(sg(estimate) * (log_probs - sg(log_probs)), axis=(-2, -1))
+    # Zero-valued, gradient −∇φ Σ ĝ² in φ for every example: minimising −mean(surrogate) takes a
+    # step down the variance.
+    variance_term = sum(
+        jnp.sum(sg(g) * (p - sg(p)))
+        for g, p in zip(
+            jax.tree_util.tree_leaves(cv_grad), jax.tree_util.tree_leaves(cv_params), strict=True
+        )
+    )
+    # The draw relax made with this key (its b is the argmax of the same Gumbel-perturbed
+    # logits): the decoder's term must see the same codes.
+    z = _relax_codes(jax.random.clone(key), log_probs, problem.num_samples)
+    return _hard_sample_elbo(problem, z, encoder_term - variance_term)
+
+
+# One function per estimator: (key, problem) -> (surrogate, objective).
+_ELBOS: dict[str, Callable[[Array, _Problem], tuple[Array, Array]]] = {
+    "gumbel_softmax": functools.partial(_relaxed, straight_through=False),
+    "straight_through": functools.partial(_relaxed, straight_through=True),
+    "score_function": _score_function,
+    "rebar": functools.partial(_relaxed_control_variate, learned_residual=False),
+    "relax": functools.partial(_relaxed_control_variate, learned_residual=True),
+}
+ESTIMATORS = tuple(_ELBOS)
 
 
 def _relax_codes(key: Array, logits: Array, num_samples: int) -> Array:
@@ -311,6 +366,15 @@ def discrete_elbo(
     return jnp.mean(log_likelihood(z), axis=0) - categorical_kl_uniform(logits)
 
 
+def one_hot_proposal(key: Array, logits: Array, num: int) -> tuple[Array, Any, Array]:
+    """n one-hot codes z ~ q(z|x) with the uniform log p(z) (a scalar) and log q(z|x) (n, B):
+    the categorical VAE's proposal for `reparam.evaluate.importance_sampled_log_likelihood`."""
+    latents, categories = logits.shape[-2:]
+    z = _sample_one_hot(key, logits, (num,))
+    log_q = jnp.sum(_one_hot_log_prob(z, logits), axis=-1)
+    return z, -latents * math.log(categories), log_q
+
+
 def log_px_function(
     encode: Callable[[Array], Array],
     log_likelihood: Callable[[Array, Array], Array],
@@ -319,32 +383,16 @@ def log_px_function(
     chunk_size: int,
     dtype=jnp.float32,
 ) -> Callable[[Array, Array], Array]:
-    """Jitted batch_log_px(key, x (B, D)) -> (B,) importance-sampled log p(x) estimates.
-
-    z_k ~ q(z|x) one-hot, K = num_samples drawn chunk_size at a time in a `lax.scan` (chunk j
-    uses fold_in(key, j)) and combined by logsumexp: memory grows with the chunk, not with K.
-    """
-    chunk = min(chunk_size, num_samples)
-    num_chunks = math.ceil(num_samples / chunk)
-
-    @jax.jit
-    def batch_log_px(batch_key: Array, x: Array) -> Array:
-        x = x.astype(dtype)
-        logits = encode(x)
-        latents, categories = logits.shape[-2:]
-        log_prior = -latents * math.log(categories)
-
-        def one_chunk(_, j):
-            z = _sample_one_hot(jax.random.fold_in(batch_key, j), logits, (chunk,))
-            log_q = jnp.sum(_one_hot_log_prob(z, logits), axis=-1)
-            log_w = log_likelihood(x, z) + log_prior - log_q
-            index = j * chunk + jnp.arange(chunk)[:, None]  # mask an overrunning last chunk
-            return None, logsumexp(jnp.where(index < num_samples, log_w, -jnp.inf), axis=0)
-
-        _, per_chunk = jax.lax.scan(one_chunk, None, jnp.arange(num_chunks))
-        return logsumexp(per_chunk, axis=0) - math.log(num_samples)
-
-    return batch_log_px
+    """Jitted batch_log_px(key, x (B, D)) -> (B,) importance-sampled log p(x) estimates:
+    `reparam.evaluate.log_px_function` with one-hot codes z_k ~ q(z|x) (`one_hot_proposal`)."""
+    return evaluate.log_px_function(
+        encode,
+        log_likelihood,
+        num_samples=num_samples,
+        chunk_size=chunk_size,
+        dtype=dtype,
+        proposal=one_hot_proposal,
+    )
 
 
 def importance_sampled_log_likelihood(
@@ -361,7 +409,8 @@ def importance_sampled_log_likelihood(
     """log p(x) ≈ log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x) one-hot, per example.
 
     A stochastic lower bound on log p(x) that tightens as K grows (the K-sample IWAE bound of
-    the discrete model); K = 1 is the discrete ELBO with a Monte-Carlo KL.
+    the discrete model); K = 1 is the discrete ELBO with a Monte-Carlo KL. It is
+    `reparam.evaluate.importance_sampled_log_likelihood` with `one_hot_proposal`.
 
     Args:
       key: a PRNG key; batch i uses fold_in(key, i).
@@ -373,21 +422,30 @@ def importance_sampled_log_likelihood(
     Returns:
       float64 numpy array (N,) of log-likelihood estimates (nats).
     """
-    if num_samples < 1 or chunk_size < 1 or batch_size < 1:
-        raise ValueError(
-            "reparam.discrete_vae.importance_sampled_log_likelihood: `num_samples`, "
-            f"`chunk_size` and `batch_size` must be >= 1; got {num_samples}, {chunk_size}, "
-            f"{batch_size}"
-        )
-    fn = log_px_function(
-        encode, log_likelihood, num_samples=num_samples, chunk_size=chunk_size, dtype=dtype
+    return evaluate.importance_sampled_log_likelihood(
+        key,
+        data,
+        encode,
+        log_likelihood,
+        num_samples=num_samples,
+        chunk_size=chunk_size,
+        batch_size=batch_size,
+        dtype=dtype,
+        proposal=one_hot_proposal,
+        where="reparam.discrete_vae.importance_sampled_log_likelihood",
     )
-    out = []
-    for start in range(0, len(data), batch_size):
-        batch = np.asarray(data[start : start + batch_size])
-        valid = len(batch)
-        if valid < batch_size:  # one shape, one compilation
-            batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - valid, axis=0)])
-        values = fn(jax.random.fold_in(key, start // batch_size), jnp.asarray(batch))
-        out.append(np.asarray(values, np.float64)[:valid])
-    return np.concatenate(out)
+
+
+__all__ = [
+    "ESTIMATORS",
+    "SF_BASELINES",
+    "categorical_kl_uniform",
+    "discrete_elbo",
+    "elbo",
+    "importance_sampled_log_likelihood",
+    "log_px_function",
+    "one_hot_categorical",
+    "one_hot_proposal",
+    "rebar_params",
+    "temperature_schedule",
+]

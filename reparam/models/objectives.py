@@ -26,7 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from reparam import estimators
+from reparam import checks
+from reparam.estimators import importance
 from reparam.families import kl as kl_divergence  # `kl` is also the objectives' keyword argument
 from reparam.families import normal
 
@@ -34,7 +35,7 @@ Array = jax.Array
 Encoder = Callable[[Array], tuple[Array, Array]]
 LogLikelihood = Callable[[Array], Array]
 
-GRADIENTS = ("standard", "stl", "dreg")
+GRADIENTS = importance.GRADIENTS
 KLS = ("analytic", "mc")
 
 
@@ -52,11 +53,6 @@ def standard_normal_log_prob(z: Array) -> Array:
     # when x64 is on).
     zero, one = np.zeros((), z.dtype), np.ones((), z.dtype)
     return jnp.sum(normal.log_prob(z, zero, one), axis=-1)
-
-
-def _check_choice(where: str, name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{where}: `{name}` must be one of {choices}; got {value!r}")
 
 
 def elbo(
@@ -86,25 +82,18 @@ def elbo(
       (surrogate, elbo), each (B,).
     """
     where = "reparam.objectives.elbo"
-    _check_choice(where, "kl", kl, KLS)
-    _check_choice(where, "gradient", gradient, GRADIENTS)
+    checks.choice(where, "kl", kl, KLS)
+    checks.choice(where, "gradient", gradient, GRADIENTS)
     if kl == "analytic" and gradient != "standard":
         raise ValueError(
             f"{where}: `gradient`={gradient!r} drops the score term of a Monte-Carlo KL; it "
             f"needs kl='mc', got kl='analytic'"
         )
-    loc, scale = encode(x)
     if kl == "mc" and beta == 1.0:
         # The K = 1 IWAE bound is exactly the ELBO with a Monte-Carlo KL; the estimator owns the
         # standard / STL / DReG surrogates.
-        return estimators.iwae_surrogate(
-            key,
-            lambda z: log_likelihood(z) + standard_normal_log_prob(z),
-            loc,
-            scale,
-            1,
-            gradient=gradient,
-        )
+        return iwae(key, x, encode, log_likelihood, 1, gradient=gradient)
+    loc, scale = encode(x)
     eps = normal.noise(key, (1, *loc.shape), loc.dtype)
     z = normal.transform(eps, loc, scale)
     reconstruction = log_likelihood(z)[0]
@@ -143,9 +132,9 @@ def iwae(
     Returns:
       (surrogate, bound), each (B,).
     """
-    _check_choice("reparam.objectives.iwae", "gradient", gradient, GRADIENTS)
+    checks.choice("reparam.objectives.iwae", "gradient", gradient, GRADIENTS)
     loc, scale = encode(x)
-    return estimators.iwae_surrogate(
+    return importance.iwae_surrogate(
         key,
         lambda z: log_likelihood(z) + standard_normal_log_prob(z),
         loc,
@@ -153,3 +142,13 @@ def iwae(
         num_samples,
         gradient=gradient,
     )
+
+
+__all__ = [
+    "GRADIENTS",
+    "KLS",
+    "bernoulli_log_likelihood",
+    "elbo",
+    "iwae",
+    "standard_normal_log_prob",
+]

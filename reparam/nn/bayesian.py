@@ -39,28 +39,16 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from reparam import checks
 from reparam.families import kl as kl_lib
 from reparam.families import normal
+from reparam.nn.activations import activation
 
 Array = jax.Array
 
 ESTIMATORS = ("bbb", "local", "flipout")
 PRIORS = ("gaussian", "mixture")
 KL_ESTIMATORS = ("auto", "closed", "mc")
-ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
-    "relu": jax.nn.relu,
-    "tanh": jnp.tanh,
-    "softplus": jax.nn.softplus,
-    "elu": jax.nn.elu,
-}
-
-
-def _choice(name: str, value: str, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise ValueError(
-            f"reparam.nn.BayesianDense: `{name}` must be one of {tuple(choices)}, got {value!r}"
-        )
-    return value
 
 
 def softplus_inverse(x: float) -> float:
@@ -115,9 +103,11 @@ class BayesianDense(nn.Module):
     kernel_init: Callable = nn.initializers.lecun_normal()
 
     def _validate(self) -> str:
-        _choice("estimator", self.estimator, ESTIMATORS)
-        _choice("prior", self.prior, PRIORS)
-        kl_estimator = _choice("kl_estimator", self.kl_estimator, KL_ESTIMATORS)
+        checks.choice("reparam.nn.BayesianDense", "estimator", self.estimator, ESTIMATORS)
+        checks.choice("reparam.nn.BayesianDense", "prior", self.prior, PRIORS)
+        kl_estimator = checks.choice(
+            "reparam.nn.BayesianDense", "kl_estimator", self.kl_estimator, KL_ESTIMATORS
+        )
         if kl_estimator == "auto":
             kl_estimator = "closed" if self.prior == "gaussian" else "mc"
         if kl_estimator == "closed" and self.prior != "gaussian":
@@ -233,7 +223,7 @@ class BayesianMLP(nn.Module):
     Attributes:
       hidden: widths of the hidden layers.
       out_features: width of the last (linear) layer.
-      activation: a name in ACTIVATIONS.
+      activation: a name in `reparam.nn.activations.ACTIVATIONS`.
       layer_kwargs: BayesianDense attributes shared by every layer (estimator, prior, ...),
         as a tuple of (name, value) pairs (hashable, as Flax attributes must be).
     """
@@ -245,12 +235,7 @@ class BayesianMLP(nn.Module):
 
     @nn.compact
     def __call__(self, key: Array, x: Array, *, mean_weights: bool = False) -> tuple[Array, Array]:
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"reparam.nn.BayesianMLP: `activation` must be one of {tuple(ACTIVATIONS)}, "
-                f"got {self.activation!r}"
-            )
-        act = ACTIVATIONS[self.activation]
+        act = activation(self.activation, "reparam.nn.BayesianMLP")
         kwargs = dict(self.layer_kwargs)
         widths = (*self.hidden, self.out_features)
         total_kl = 0.0
@@ -275,7 +260,19 @@ class MLP(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        act = ACTIVATIONS[self.activation]
+        act = activation(self.activation, "reparam.nn.MLP")
         for width in self.hidden:
             x = act(nn.Dense(width)(x))
         return nn.Dense(self.out_features)(x)
+
+
+__all__ = [
+    "ESTIMATORS",
+    "KL_ESTIMATORS",
+    "MLP",
+    "PRIORS",
+    "BayesianDense",
+    "BayesianMLP",
+    "mixture_log_prob",
+    "softplus_inverse",
+]

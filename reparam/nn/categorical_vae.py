@@ -15,7 +15,8 @@ import flax.linen as nn
 import jax
 
 from reparam.models import objectives
-from reparam.nn.vae import BernoulliMLPDecoder, _activation
+from reparam.nn.activations import activation
+from reparam.nn.vae import BernoulliMLPDecoder
 
 Array = jax.Array
 
@@ -27,7 +28,8 @@ class CategoricalMLPEncoder(nn.Module):
       latents: L, the number of categorical variables (20 in Jang et al. 2017).
       categories: C, the categories of each (10 in Jang et al.).
       hidden: widths of the hidden layers ((512, 256) in Jang et al.'s code).
-      activation: a name in reparam.nn.vae.ACTIVATIONS ("relu", slim's default, in their code).
+      activation: a name in `reparam.nn.activations.ACTIVATIONS` ("relu", slim's default, in
+        their code).
     """
 
     latents: int = 20
@@ -37,7 +39,7 @@ class CategoricalMLPEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
-        act = _activation(self.activation)
+        act = activation(self.activation, "reparam.nn.categorical_vae")
         h = x
         for width in self.hidden:
             h = act(nn.Dense(width)(h))
@@ -96,3 +98,10 @@ def categorical_vae(
     encoder = CategoricalMLPEncoder(latents, categories, tuple(hidden), activation)
     decoder = BernoulliMLPDecoder(data_dim, tuple(reversed(hidden)), activation, output_bias)
     return CategoricalVAE(encoder, decoder)
+
+
+__all__ = [
+    "CategoricalMLPEncoder",
+    "CategoricalVAE",
+    "categorical_vae",
+]

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from reparam.families import tanh_normal
-from reparam.nn.bayesian import ACTIVATIONS
+from reparam.nn.activations import activation
 
 Array = jax.Array
 
@@ -60,14 +60,6 @@ def squashed_log_prob(action: Array, loc: Array, scale: Array, action_scale: flo
     return jnp.sum(log_p, axis=-1) - loc.shape[-1] * math.log(action_scale)
 
 
-def _act(name: str):
-    if name not in ACTIVATIONS:
-        raise ValueError(
-            f"reparam.nn.policy: `activation` must be one of {tuple(ACTIVATIONS)}, got {name!r}"
-        )
-    return ACTIVATIONS[name]
-
-
 class TanhGaussianPolicy(nn.Module):
     """Squashed Gaussian policy π(a | s) with a = action_scale · tanh(u), u ~ N(loc(s), scale(s)²).
 
@@ -77,7 +69,7 @@ class TanhGaussianPolicy(nn.Module):
       action_scale: c, half the width of the (symmetric) action box [−c, c].
       log_scale_bounds: the pre-tanh log-scale is squashed smoothly into this interval (the
         CleanRL / SpinningUp recipe), so a saturated head can neither collapse nor explode σ.
-      activation: a name in `reparam.nn.bayesian.ACTIVATIONS`.
+      activation: a name in `reparam.nn.activations.ACTIVATIONS`.
     """
 
     action_dim: int
@@ -92,7 +84,7 @@ class TanhGaussianPolicy(nn.Module):
 
     def distribution(self, obs: Array) -> tuple[Array, Array]:
         """Pre-tanh (loc, scale), each (..., A), for observations (..., obs_dim)."""
-        act = _act(self.activation)
+        act = activation(self.activation, "reparam.nn.policy")
         h = obs
         for layer in self.torso:
             h = act(layer(h))
@@ -124,7 +116,7 @@ class _QNetwork(nn.Module):
 
     @nn.compact
     def __call__(self, obs: Array, action: Array) -> Array:
-        act = _act(self.activation)
+        act = activation(self.activation, "reparam.nn.policy")
         h = jnp.concatenate([obs, action], axis=-1)
         for width in self.hidden:
             h = act(nn.Dense(width)(h))
@@ -163,8 +155,17 @@ class ValueNetwork(nn.Module):
 
     @nn.compact
     def __call__(self, obs: Array) -> Array:
-        act = _act(self.activation)
+        act = activation(self.activation, "reparam.nn.policy")
         h = obs
         for width in self.hidden:
             h = act(nn.Dense(width)(h))
         return nn.Dense(1)(h)[..., 0]
+
+
+__all__ = [
+    "TanhGaussianPolicy",
+    "TwinQ",
+    "ValueNetwork",
+    "squashed_log_prob",
+    "squashed_sample_and_log_prob",
+]

@@ -9,32 +9,18 @@ shape (..., D). The models' `__call__(key, x)` returns `(surrogate, bound)`, bot
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from reparam.models import objectives
+from reparam.nn.activations import activation
 
 Array = jax.Array
 
-ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
-    "tanh": jnp.tanh,
-    "relu": jax.nn.relu,
-    "softplus": jax.nn.softplus,
-    "elu": jax.nn.elu,
-    "gelu": jax.nn.gelu,
-}
 SCALE_FNS = ("exp", "softplus")
-
-
-def _activation(name: str) -> Callable[[Array], Array]:
-    if name not in ACTIVATIONS:
-        raise ValueError(
-            f"reparam.nn: `activation` must be one of {tuple(ACTIVATIONS)}, got {name!r}"
-        )
-    return ACTIVATIONS[name]
 
 
 def _loc_scale(raw: Array, latent_dim: int, scale_fn: str) -> tuple[Array, Array]:
@@ -55,7 +41,7 @@ class GaussianMLPEncoder(nn.Module):
     Attributes:
       latent_dim: d.
       hidden: widths of the hidden layers ((200, 200) in the IWAE paper).
-      activation: a name in ACTIVATIONS ("tanh" in the IWAE paper).
+      activation: a name in `reparam.nn.activations.ACTIVATIONS` ("tanh" in the IWAE paper).
       scale_fn: "exp" (the head is a log-variance) or "softplus".
     """
 
@@ -66,7 +52,7 @@ class GaussianMLPEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array) -> tuple[Array, Array]:
-        act = _activation(self.activation)
+        act = activation(self.activation, "reparam.nn.vae")
         h = x
         for width in self.hidden:
             h = act(nn.Dense(width)(h))
@@ -80,7 +66,7 @@ class BernoulliMLPDecoder(nn.Module):
     Attributes:
       output_dim: D (784 for MNIST).
       hidden: widths of the hidden layers, applied in order.
-      activation: a name in ACTIVATIONS.
+      activation: a name in `reparam.nn.activations.ACTIVATIONS`.
       output_bias: initial logits bias (e.g. the logit of the training data's mean, which
         starts training at the marginal likelihood of independent pixels); 0 by default.
     """
@@ -92,7 +78,7 @@ class BernoulliMLPDecoder(nn.Module):
 
     @nn.compact
     def __call__(self, z: Array) -> Array:
-        act = _activation(self.activation)
+        act = activation(self.activation, "reparam.nn.vae")
         h = z
         for width in self.hidden:
             h = act(nn.Dense(width)(h))
@@ -125,7 +111,7 @@ class GaussianConvEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, x: Array) -> tuple[Array, Array]:
-        act = _activation(self.activation)
+        act = activation(self.activation, "reparam.nn.vae")
         flat, lead = _flat_batch(x, 1)
         h = flat.reshape((flat.shape[0], *self.image_shape, 1))
         for width in self.features:
@@ -148,7 +134,7 @@ class BernoulliConvDecoder(nn.Module):
 
     @nn.compact
     def __call__(self, z: Array) -> Array:
-        act = _activation(self.activation)
+        act = activation(self.activation, "reparam.nn.vae")
         height, width = self.image_shape
         if height % 4 or width % 4:
             raise ValueError(
@@ -224,3 +210,14 @@ class IWAE(VAE):
             self.num_samples,
             gradient=self.gradient,
         )
+
+
+__all__ = [
+    "IWAE",
+    "SCALE_FNS",
+    "VAE",
+    "BernoulliConvDecoder",
+    "BernoulliMLPDecoder",
+    "GaussianConvEncoder",
+    "GaussianMLPEncoder",
+]

@@ -215,3 +215,11 @@ def open_checkpoint(path: str | os.PathLike) -> tuple[Checkpointer, int, dict]:
 def _first_line(error: BaseException, limit: int = 200) -> str:
     text = f"{type(error).__name__}: {error}".strip().splitlines()[0]
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+__all__ = [
+    "CheckpointError",
+    "CheckpointFallbackWarning",
+    "Checkpointer",
+    "open_checkpoint",
+]

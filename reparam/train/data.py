@@ -276,3 +276,23 @@ def download_binarized_mnist(
         shutil.move(partial, target)
         written.append(target)
     return written
+
+
+__all__ = [
+    "BINARIZED_MNIST_SHA1",
+    "BINARIZED_MNIST_SIZE",
+    "BINARIZED_MNIST_URL",
+    "DEFAULT_MNIST_DIR",
+    "MNIST_DIM",
+    "MNIST_IMAGE_SHAPE",
+    "SPLITS",
+    "DataError",
+    "Dataset",
+    "digits",
+    "download_binarized_mnist",
+    "find_amat",
+    "load",
+    "load_binarized_mnist",
+    "mnist",
+    "parse_amat",
+]

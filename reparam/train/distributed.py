@@ -329,3 +329,32 @@ def describe() -> dict[str, Any]:
         "local_devices": len(jax.local_devices()),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
     }
+
+
+__all__ = [
+    "DATA_AXIS",
+    "MESHES",
+    "add_mesh_flags",
+    "agree",
+    "barrier",
+    "batch_sharding",
+    "check_divisible",
+    "check_mesh_choice",
+    "check_same_everywhere",
+    "describe",
+    "digest",
+    "free_port",
+    "initialize",
+    "is_primary",
+    "keep_replicated",
+    "make_mesh",
+    "mesh_from_flags",
+    "mesh_overrides",
+    "param_spec",
+    "put",
+    "put_replicated",
+    "replicated",
+    "shard_batch",
+    "state_shardings",
+    "to_host",
+]

@@ -5,26 +5,38 @@ The functions take the model as callables, like `reparam.objectives`:
   encode(x) -> (loc, scale)            q(z|x) = N(loc, diag(scale²)), each (B, d)
   log_likelihood(x, z) -> (K, B)       log p(x|z) for x (B, D) and z (K, B, d)
 
-with a standard-normal prior. Data arrays may be uint8 (as `reparam.data` returns them); they
-are cast to `dtype` batch by batch on the device.
+with a standard-normal prior. The importance-sampled log-likelihood takes any other posterior
+and prior through `proposal` (the categorical VAE's one-hot codes, `reparam.discrete_vae`, use
+it too). Data arrays may be uint8 (as `reparam.data` returns them); they are cast to `dtype`
+batch by batch on the device.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
+from reparam import checks
 from reparam.families import kl, normal
 from reparam.models import objectives
 
 Array = jax.Array
 Encoder = Callable[[Array], tuple[Array, Array]]
 LogLikelihood = Callable[[Array, Array], Array]
+# (key, encode(x), n) -> (z (n, B, ...), log p(z) (n, B) or a scalar, log q(z|x) (n, B))
+Proposal = Callable[[Array, Any, int], tuple[Array, Any, Array]]
+
+
+def gaussian_proposal(key: Array, posterior: tuple[Array, Array], num: int):
+    """n draws z ~ N(loc, diag(scale²)) with log N(z; 0, I) and log q(z|x), both (n, B)."""
+    z, log_q = normal.sample_and_log_prob(key, *posterior, sample_shape=(num,))
+    return z, objectives.standard_normal_log_prob(z), jnp.sum(log_q, axis=-1)
 
 
 def _batches(data: np.ndarray, batch_size: int):
@@ -44,6 +56,7 @@ def log_px_function(
     num_samples: int,
     chunk_size: int,
     dtype=jnp.float32,
+    proposal: Proposal = gaussian_proposal,
 ) -> Callable[[Array, Array], Array]:
     """The jitted per-batch estimator of `importance_sampled_log_likelihood`.
 
@@ -51,11 +64,9 @@ def log_px_function(
       batch_log_px(key, x (B, D)) -> (B,) log p(x) estimates with K = num_samples, drawn
       chunk_size at a time in a `lax.scan` (chunk j uses fold_in(key, j)) and combined with a
       running logsumexp. Its memory does not grow with K: each chunk's (chunk, B, ·) arrays
-      are reused by the next, and only (num_chunks, B) partial sums are kept. Measured with
-      XLA's memory analysis (`.lower(key, x).compile().memory_analysis()`) for the paper's
-      784-200-200-50 model in float32 at B = 100: 334 MB of temporaries for K = 500 and 354 MB
-      for K = 5000 with chunk 500 (71 MB with chunk 100, 708 MB with chunk 1000), i.e. about
-      4 bytes · 1.5 · chunk · B · (H1 + H2 + D), whatever K.
+      are reused by the next, and only (num_chunks, B) partial sums are kept. To measure the
+      temporaries for a model: XLA's memory analysis, `.lower(key, x).compile()
+      .memory_analysis()`, as `python -m benchmarks.scaling` does.
     """
     chunk = min(chunk_size, num_samples)
     num_chunks = math.ceil(num_samples / chunk)
@@ -63,17 +74,11 @@ def log_px_function(
     @jax.jit
     def batch_log_px(batch_key: Array, x: Array) -> Array:
         x = x.astype(dtype)
-        loc, scale = encode(x)
+        posterior = encode(x)
 
         def one_chunk(_, j):
-            z, log_q = normal.sample_and_log_prob(
-                jax.random.fold_in(batch_key, j), loc, scale, sample_shape=(chunk,)
-            )
-            log_w = (
-                log_likelihood(x, z)
-                + objectives.standard_normal_log_prob(z)
-                - jnp.sum(log_q, axis=-1)
-            )
+            z, log_prior, log_q = proposal(jax.random.fold_in(batch_key, j), posterior, chunk)
+            log_w = log_likelihood(x, z) + log_prior - log_q
             # Samples past K in an overrunning last chunk get weight zero.
             index = j * chunk + jnp.arange(chunk)[:, None]
             log_w = jnp.where(index < num_samples, log_w, -jnp.inf)
@@ -95,15 +100,15 @@ def importance_sampled_log_likelihood(
     chunk_size: int = 500,
     batch_size: int = 100,
     dtype=jnp.float32,
+    proposal: Proposal = gaussian_proposal,
+    where: str = "reparam.evaluate.importance_sampled_log_likelihood",
 ) -> np.ndarray:
     """log p(x) ≈ log (1/K) Σ_k p(x, z_k)/q(z_k|x), z_k ~ q(z|x), per example (Burda et al.).
 
     This is the K-sample IWAE bound, a stochastic lower bound on log p(x) that tightens as K
     grows; the negative mean over a data set is the "importance-sampled NLL" of the literature
     (K = 5000). Samples are drawn `chunk_size` at a time and combined with a running logsumexp,
-    so memory is bounded by the chunk, not by K: about 6 bytes · chunk_size · batch_size · (sum
-    of the decoder's widths) of temporaries (354 MB for K = 5000, chunk 500, batch 100 and the
-    784-200-200 decoder; see `log_px_function`).
+    so memory is bounded by the chunk, not by K (see `log_px_function`).
 
     Args:
       key: a PRNG key; example batch i uses fold_in(key, i), chunk j fold_in(that, j).
@@ -113,17 +118,24 @@ def importance_sampled_log_likelihood(
       chunk_size: samples per chunk (the last chunk is masked if it overruns K).
       batch_size: examples per device call.
       dtype: float dtype of the computation.
+      proposal: the posterior and prior (default: `gaussian_proposal`, q(z|x) = encode(x) and a
+        standard-normal prior).
+      where: the function named in error messages (for callers that wrap this one).
 
     Returns:
       float64 numpy array (N,) of log-likelihood estimates (nats).
     """
-    if num_samples < 1 or chunk_size < 1 or batch_size < 1:
-        raise ValueError(
-            "reparam.evaluate.importance_sampled_log_likelihood: `num_samples`, `chunk_size` "
-            f"and `batch_size` must be >= 1; got {num_samples}, {chunk_size}, {batch_size}"
-        )
+    key = checks.key(key, where)
+    num_samples = checks.count(where, "num_samples", num_samples)
+    chunk_size = checks.count(where, "chunk_size", chunk_size)
+    batch_size = checks.count(where, "batch_size", batch_size)
     batch_log_px = log_px_function(
-        encode, log_likelihood, num_samples=num_samples, chunk_size=chunk_size, dtype=dtype
+        encode,
+        log_likelihood,
+        num_samples=num_samples,
+        chunk_size=chunk_size,
+        dtype=dtype,
+        proposal=proposal,
     )
     out = []
     for index, batch, valid in _batches(data, batch_size):
@@ -195,3 +207,14 @@ def per_dimension_kl(
     """Mean over the data of KL(q(z_j|x) ‖ N(0, 1)) for each latent dimension j: shape (d,)."""
     loc, scale = _posterior_params(data, encode, batch_size, dtype)
     return np.asarray(kl.normal_normal(loc, scale, 0.0, 1.0)).mean(axis=0)
+
+
+__all__ = [
+    "Proposal",
+    "active_units",
+    "gaussian_proposal",
+    "importance_sampled_log_likelihood",
+    "log_px_function",
+    "mean_bound",
+    "per_dimension_kl",
+]

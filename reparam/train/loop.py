@@ -222,16 +222,14 @@ def chunked_over_samples(
     values, computed by `lax.map` over ⌈K/chunk_size⌉ chunks; with `remat` each chunk is under
     `jax.checkpoint`, so reverse mode stores only each chunk's input and recomputes its
     activations. The gradient's memory then grows like K·(per-sample inputs and outputs) plus
-    chunk_size·(per-sample activations), instead of K·(per-sample activations). Measured with
-    XLA's memory analysis for the IWAE gradient ("standard" or "stl") of the paper's
-    784-200-200-50 model in float32 at batch B: temporaries ≈ 4 bytes · B · (6·d·K +
-    2·(H1 + H2 + D)·chunk_size), e.g. 33 MB for K = 2000, chunk 100, B = 10 against 303 MB
-    unchunked (tests/test_large_k.py checks the bound). DReG ("dreg") is chunked the same way:
-    `reparam.estimators.iwae_surrogate` builds it from two passes of `fn` over the samples (the
-    weights without gradient, then the surrogate), so it keeps one chunk's activations: 33 MB
-    in that example (267 MB unchunked; the earlier VJP form took 325 MB), and 276 MB against
-    standard's 216 MB at K = 5000, chunk 500, B = 20, where a few more (K, B, d) arrays stay
-    (`python -m benchmarks.scaling --gradient-temporaries 2000 10 100`).
+    chunk_size·(per-sample activations), instead of K·(per-sample activations); for the IWAE
+    gradient of an MLP decoder with widths H1, H2, D that is about 4 bytes · B · (6·d·K +
+    2·(H1 + H2 + D)·chunk_size) of temporaries in float32 (tests/test_large_k.py checks the
+    bound). DReG is chunked the same way: `reparam.estimators.iwae_surrogate` builds it from two
+    passes of `fn` over the samples (the weights without gradient, then the surrogate), so it
+    keeps one chunk's activations. To measure the temporaries of each gradient for a given K,
+    batch and chunk (XLA's memory analysis of the compiled step), run
+    `python -m benchmarks.scaling --gradient-temporaries K B CHUNK`.
 
     Args:
       fn: z (K, ...) -> (K, ...).
@@ -338,10 +336,10 @@ def _to_python(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 
 def fit(
+    key: Array,
     state: TrainState,
     train_epoch: Callable[[TrainState, Array, Array, Any], tuple[TrainState, Metrics]],
     data: Array,
-    key: Array,
     *,
     num_epochs: int,
     workdir: str | os.PathLike,
@@ -365,10 +363,10 @@ def fit(
     checkpoints in `workdir/checkpoints` every `checkpoint_every` epochs and when it stops.
 
     Args:
+      key: the run's key (the same on resume: randomness is a function of key, step, epoch).
       state: the initial state (also the structure a resumed checkpoint is read into).
       train_epoch: from `make_train_epoch`.
       data: the training set, put on the device once here.
-      key: the run's key (the same on resume: randomness is a function of key, step, epoch).
       num_epochs: the epoch to stop after.
       workdir: where metrics and checkpoints go.
       checkpoint_every: epochs between checkpoints.
@@ -473,3 +471,17 @@ def fit(
         bar.close()
         checkpointer.close()
     return FitResult(state, epoch, status, history)
+
+
+__all__ = [
+    "FitResult",
+    "adam",
+    "chunked_over_samples",
+    "fit",
+    "make_train_epoch",
+    "make_train_step",
+    "paper_epochs",
+    "paper_schedule",
+    "place_data",
+    "place_state",
+]

@@ -73,10 +73,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
-from jax.scipy.special import logsumexp
 from jax.sharding import Mesh
 
 from reparam import checks
+from reparam.estimators import importance
 from reparam.families import dirichlet, low_rank_normal, multivariate_normal, normal
 from reparam.train import distributed
 from reparam.vi import bijectors
@@ -88,7 +88,7 @@ sg = jax.lax.stop_gradient
 
 FAMILIES = ("mean_field", "full_rank", "low_rank")
 BOUNDS = ("elbo", "iwae")
-GRADIENTS = ("standard", "stl", "dreg", "analytic_entropy")
+GRADIENTS = (*importance.GRADIENTS, "analytic_entropy")
 
 # Scan status codes.
 _RUNNING, _CONVERGED, _NONFINITE = 0, 1, 2
@@ -197,7 +197,7 @@ class Posterior:
     def sample(self, key: Array, n: int) -> PyTree:
         """n draws of the constrained parameters: the init_params pytree, each leaf (n, *shape)."""
         key = checks.key(key, "reparam.vi.Posterior.sample")
-        return _sample(self, key, _positive_int("reparam.vi.Posterior.sample", "n", n))
+        return _sample(self, key, checks.count("reparam.vi.Posterior.sample", "n", n))
 
 
 @functools.partial(jax.jit, static_argnums=2)
@@ -207,8 +207,8 @@ def _sample(posterior: Posterior, key: Array, n: int) -> PyTree:
     return params
 
 
-class FitResult(NamedTuple):
-    """What `fit` returns.
+class VIResult(NamedTuple):
+    """What `vi.fit` returns (`reparam.train.FitResult` is the training loop's, unrelated).
 
     posterior: the fitted q: with `average`, the mean of the variational parameters over the
       last complete window; on a non-finite stop, the state the failing step started from.
@@ -231,24 +231,17 @@ class FitResult(NamedTuple):
     steps_run: int
 
 
+# Deprecated alias: `vi.fit` returned a `FitResult` before `reparam.train.FitResult` (the training
+# loop's) made the name ambiguous.
+FitResult = VIResult
+
+
 # --------------------------------------------------------------------------------------------
 # Building the guide
 
 
 def _path_name(path) -> str:
     return "init_params" + jax.tree_util.keystr(path)
-
-
-def _choice(where: str, name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"{where}: `{name}` must be one of {choices}; got {value!r}")
-    return value
-
-
-def _positive_int(where: str, name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{where}: `{name}` must be a positive int; got {value!r}")
-    return int(value)
 
 
 def make_guide(
@@ -271,7 +264,7 @@ def make_guide(
     Returns:
       The guide, and the start: (u₀ [d], the Dirichlet factors' initial log-concentrations).
     """
-    _choice(where, "family", family, FAMILIES)
+    checks.choice(where, "family", family, FAMILIES)
     named_leaves, treedef = jax.tree_util.tree_flatten_with_path(init_params)
     if not named_leaves:
         raise ValueError(f"{where}: `init_params` has no leaves (arrays) to fit")
@@ -332,7 +325,7 @@ def make_guide(
     dim = int(u0.shape[0])
     if family == "low_rank":
         rank = max(1, round(math.sqrt(dim))) if rank is None else rank
-        rank = _positive_int(where, "rank", rank)
+        rank = checks.count(where, "rank", rank)
         if rank > dim:
             raise ValueError(f"{where}: `rank` must be ≤ the dimension {dim}; got {rank}")
     else:
@@ -481,11 +474,21 @@ def log_weights(
     axis; the draws are the same as without it (JAX's threefry is partitionable).
     """
     guide, params = posterior.guide, posterior.params
-    u, ws = distributed.shard_batch(_draw(key, guide, params, num_samples), mesh)
+    draws = distributed.shard_batch(_draw(key, guide, params, num_samples), mesh)
+    return _log_weights_at(guide, log_joint, draws, sg(params) if stop_gradient_q else params)
+
+
+def _log_weights_at(
+    guide: Guide,
+    log_joint: Callable[[PyTree], Array],
+    draws: tuple[Array, tuple[Array, ...]],
+    params: dict[str, Any],
+) -> tuple[Array, Array]:
+    """(log w [K], log p(θ) + log|det J| [K]) at the draws (u [K, d], ws), log q at `params`."""
+    u, ws = draws
     thetas, log_det = jax.vmap(lambda u_, ws_: _constrain(guide, u_, ws_))(u, ws)
     log_p = jax.vmap(log_joint)(thetas) + log_det
-    log_q = _log_q(guide, jax.tree.map(sg, params) if stop_gradient_q else params, u, ws)
-    return log_p - log_q, log_p
+    return log_p - _log_q(guide, params, u, ws), log_p
 
 
 def surrogate(
@@ -502,30 +505,32 @@ def surrogate(
     bound; `value` is the bound's Monte-Carlo estimate (no gradient). Both are scalars. With a
     `mesh`, the draws are split over its data axis (`log_weights`)."""
     where = "reparam.vi.surrogate"
-    _choice(where, "bound", bound, BOUNDS)
-    _choice(where, "gradient", gradient, GRADIENTS)
+    checks.choice(where, "bound", bound, BOUNDS)
+    checks.choice(where, "gradient", gradient, GRADIENTS)
     if gradient == "dreg" and bound != "iwae":
         raise ValueError(f"{where}: `gradient`='dreg' needs `bound`='iwae'; got {bound!r}")
     if gradient == "analytic_entropy" and bound != "elbo":
         raise ValueError(
             f"{where}: `gradient`='analytic_entropy' needs `bound`='elbo'; got {bound!r}"
         )
-    stl = gradient in ("stl", "dreg")
+    if bound == "iwae":
+        # The library's one IWAE surrogate (standard / STL / DReG), over the Gaussian draws and
+        # the Dirichlet factors' draws together.
+        guide, params = posterior.guide, posterior.params
+        draws = distributed.shard_batch(_draw(key, guide, params, num_samples), mesh)
+        return importance.importance_weighted(
+            lambda z, q_params: _log_weights_at(guide, log_joint, z, q_params)[0],
+            draws,
+            params,
+            gradient=gradient,
+        )
     log_w, log_p = log_weights(
-        key, log_joint, posterior, num_samples, stop_gradient_q=stl, mesh=mesh
+        key, log_joint, posterior, num_samples, stop_gradient_q=gradient == "stl", mesh=mesh
     )
     if gradient == "analytic_entropy":
         value = jnp.mean(log_p) + _entropy(posterior.guide, posterior.params)
-        return value, sg(value)
-    if bound == "elbo":
+    else:
         value = jnp.mean(log_w)
-        return value, sg(value)
-    value = logsumexp(log_w) - math.log(num_samples)
-    if gradient == "dreg":
-        # ∇ = Σₖ w̃ₖ² ∂log wₖ/∂zₖ ∂zₖ/∂φ: normalized weights squared, as constants, times the
-        # STL log-weights (whose gradient is the pathwise part only).
-        weights = sg(jax.nn.softmax(log_w))
-        return sg(value) + jnp.sum(weights**2 * (log_w - sg(log_w))), sg(value)
     return value, sg(value)
 
 
@@ -540,7 +545,7 @@ def estimate_bound(
     key = checks.key(key, "reparam.vi.estimate_bound")
     log_w, _ = log_weights(key, log_joint, posterior, num_samples)
     if bound == "iwae":
-        return logsumexp(log_w) - math.log(num_samples)
+        return importance.log_mean_exp(log_w)
     return jnp.mean(log_w)
 
 
@@ -805,7 +810,7 @@ def fit(
     stop_at_convergence: bool = True,
     average: bool = True,
     mesh: Mesh | None = None,
-) -> FitResult:
+) -> VIResult:
     """Fit q to the posterior ∝ exp(log_joint) by up to `num_steps` optax steps, in one jit.
 
     Args:
@@ -827,16 +832,16 @@ def fit(
         be a multiple of its size; module docstring), or None for one device.
 
     Returns:
-      A FitResult; on a non-finite loss or gradient, also a NonFiniteLossWarning naming the step.
+      A VIResult; on a non-finite loss or gradient, also a NonFiniteLossWarning naming the step.
     """
     where = "reparam.vi.fit"
     key = checks.key(key, where)
-    _choice(where, "bound", bound, BOUNDS)
-    _choice(where, "gradient", gradient, GRADIENTS)
-    num_steps = _positive_int(where, "num_steps", num_steps)
-    num_samples = _positive_int(where, "num_samples", num_samples)
-    window = _positive_int(where, "window", window)
-    patience = _positive_int(where, "patience", patience)
+    checks.choice(where, "bound", bound, BOUNDS)
+    checks.choice(where, "gradient", gradient, GRADIENTS)
+    num_steps = checks.count(where, "num_steps", num_steps)
+    num_samples = checks.count(where, "num_samples", num_samples)
+    window = checks.count(where, "window", window)
+    patience = checks.count(where, "patience", patience)
     if bound == "iwae" and num_samples < 2:
         raise ValueError(f"{where}: `bound`='iwae' needs `num_samples` ≥ 2; got {num_samples}")
     if not init_scale > 0:
@@ -894,7 +899,7 @@ def fit(
     # convergence or at the budget), unless the fit stopped on a non-finite loss or ran less
     # than one window.
     use_average = average and status != "nonfinite" and steps_run >= window
-    return FitResult(
+    return VIResult(
         posterior=outer.average if use_average else outer.state.posterior,
         last_iterate=outer.state.posterior,
         trace=trace,
@@ -916,6 +921,7 @@ __all__ = [
     "LeafSpec",
     "NonFiniteLossWarning",
     "Posterior",
+    "VIResult",
     "convergence_step",
     "estimate_bound",
     "fit",
