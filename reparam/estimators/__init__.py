@@ -38,16 +38,32 @@ Estimators:
   gumbel_softmax      relaxed (Concrete) pathwise gradient, optionally straight-through.
   rebar, relax        unbiased estimators for Bernoulli / categorical latents with relaxed
                       control variates (Tucker et al. 2017; Grathwohl et al. 2018).
+  arm, disarm         antithetic unbiased estimators for Bernoulli latents (Yin & Zhou 2019;
+                      Dong, Mnih & Tucker 2020).
+  vimco               the multi-sample bound with leave-one-out baselines (Mnih & Rezende 2016).
+  indecater           Rao-Blackwellized per-latent score function (De Smet et al. 2023).
+  straight_through,   biased estimators for discrete latents: straight-through (Bengio et al.
+  reinmax, gumbel_rao 2013), ReinMax (Liu et al. 2023), Gumbel-Rao (Paulus et al. 2021).
 
 Modules, one per kind of estimator: `pathwise`, `score_function` (with its baselines and the
 variance gradient of learned control variates), `measure_valued`, `importance` (the IWAE bound
 and its standard / STL / DReG surrogates), `relaxed` (Gumbel-softmax, straight-through, REBAR,
-RELAX) and `diagnostics` (gradient mean, variance, SNR). Their public names are re-exported here,
+RELAX), `discrete` (ARM, DisARM, VIMCO, IndeCateR, straight-through, ReinMax, Gumbel-Rao) and
+`diagnostics` (gradient mean, variance, SNR). Their public names are re-exported here,
 so `reparam.estimators.pathwise` is the function (as it always was); the module of the same name
 is `sys.modules["reparam.estimators.pathwise"]` (likewise `score_function`, `measure_valued`),
 and `from reparam.estimators.pathwise import ...` works as usual.
 """
 
+from reparam.estimators.discrete import (
+    arm,
+    disarm,
+    gumbel_rao,
+    indecater,
+    reinmax,
+    straight_through,
+    vimco,
+)
 from reparam.estimators.importance import (
     GRADIENTS as IWAE_GRADIENTS,
 )
@@ -70,17 +86,24 @@ __all__ = [
     "DISCRETE",
     "IWAE_GRADIENTS",
     "Baseline",
+    "arm",
+    "disarm",
     "ema",
     "estimate_and_variance_gradient",
+    "gumbel_rao",
     "gumbel_softmax",
     "importance_weighted",
+    "indecater",
     "iwae_surrogate",
     "log_mean_exp",
     "measure_valued",
     "measure_valued_normal_grad",
     "pathwise",
     "rebar",
+    "reinmax",
     "relax",
     "relax_draws",
     "score_function",
+    "straight_through",
+    "vimco",
 ]

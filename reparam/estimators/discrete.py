@@ -30,7 +30,6 @@ whose `log_joint` gets the importance-weighted pathwise gradient Σ_k w̃_k ∇ 
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +38,7 @@ import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
 from reparam import checks
+from reparam.estimators._common import dice
 
 Array = jax.Array
 sg = jax.lax.stop_gradient
@@ -48,22 +48,6 @@ BERNOULLI_ONLY = ("bernoulli",)
 
 
 # ---------------------------------------------------------------- argument checks
-def _callable(where: str, name: str, fn: Any) -> Callable:
-    if not callable(fn):
-        raise TypeError(f"{where}: `{name}` must be callable, got {type(fn).__name__} {fn!r}")
-    return fn
-
-
-def _count(where: str, name: str, value: Any, minimum: int, why: str = "") -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"{where}: `{name}` must be a Python int, got {type(value).__name__} {value!r}"
-        )
-    if value < minimum:
-        raise ValueError(f"{where}: `{name}` must be >= {minimum}{why}; got {value}")
-    return int(value)
-
-
 def _distribution(where: str, distribution: Any, choices: tuple[str, ...]) -> str:
     if distribution not in choices:
         extra = ""
@@ -121,11 +105,6 @@ def _values(where: str, name: str, values: Any, leading: int, batch: tuple[int, 
 
 
 # ---------------------------------------------------------------- shared pieces
-def _dice(value: Array, carrier: Array) -> Array:
-    """Value of `value`, gradient of `carrier`."""
-    return sg(value) + (carrier - sg(carrier))
-
-
 def _to_batch(values: Array, ndim: int) -> Array:
     """(K, *out) values with trailing unit axes, to broadcast against (K, *batch[, n])."""
     return values.reshape(values.shape + (1,) * (ndim - values.ndim))
@@ -247,8 +226,8 @@ def _straight_through(
     kind: str,
 ) -> Array:
     key = checks.key(key, where)
-    f = _callable(where, "f", f)
-    num_samples = _count(where, "num_samples", num_samples, 1)
+    f = checks.function(where, "f", f)
+    num_samples = checks.count(where, "num_samples", num_samples, 1)
     distribution = _distribution(where, distribution, DISTRIBUTIONS)
     logits, temperature, batch = _logits(where, logits, distribution, temperature)
     categorical = distribution == "categorical"
@@ -268,7 +247,7 @@ def _straight_through(
         shifted = (sg(tempered) + hard) / 2
         p = sg(jax.nn.sigmoid(logits))
         carrier = (2 * shifted * (1 - shifted) - 0.5 * p * (1 - p)) * logits
-    sample = _dice(hard, carrier)
+    sample = dice(hard, carrier)
     return jnp.mean(_values(where, "f", f(sample), num_samples, batch), axis=0)
 
 
@@ -339,9 +318,9 @@ def gumbel_rao(
     """
     where = "reparam.estimators.gumbel_rao"
     key = checks.key(key, where)
-    f = _callable(where, "f", f)
-    num_samples = _count(where, "num_samples", num_samples, 1)
-    num_inner = _count(where, "num_inner", num_inner, 1)
+    f = checks.function(where, "f", f)
+    num_samples = checks.count(where, "num_samples", num_samples, 1)
+    num_inner = checks.count(where, "num_inner", num_inner, 1)
     distribution = _distribution(where, distribution, DISTRIBUTIONS)
     logits, temperature, batch = _logits(where, logits, distribution, temperature)
     sample_key, noise_key = jax.random.split(key)
@@ -351,7 +330,7 @@ def gumbel_rao(
         relaxed = jax.nn.softmax((logits + noise) / temperature[..., None], axis=-1)
     else:
         relaxed = jax.nn.sigmoid((logits + noise) / temperature)
-    sample = _dice(hard, jnp.mean(relaxed, axis=0))
+    sample = dice(hard, jnp.mean(relaxed, axis=0))
     return jnp.mean(_values(where, "f", f(sample), num_samples, batch), axis=0)
 
 
@@ -360,8 +339,8 @@ def _antithetic(
     where: str, key: Any, f: Any, logits: Any, num_samples: Any, distribution: Any, kind: str
 ) -> Array:
     key = checks.key(key, where)
-    f = _callable(where, "f", f)
-    num_samples = _count(where, "num_samples", num_samples, 1)
+    f = checks.function(where, "f", f)
+    num_samples = checks.count(where, "num_samples", num_samples, 1)
     _distribution(where, distribution, BERNOULLI_ONLY)
     logits, _, batch = _logits(where, logits, "bernoulli")
     theta = sg(logits)
@@ -385,7 +364,7 @@ def _antithetic(
         per_sample = half_difference * sign * jax.nn.sigmoid(jnp.abs(theta))
     value = jnp.mean((f_first + f_second) / 2, axis=0)
     out_ndim = f_first.ndim - 1
-    return _dice(value, _linear_carrier(jnp.mean(per_sample, axis=0), logits, out_ndim))
+    return dice(value, _linear_carrier(jnp.mean(per_sample, axis=0), logits, out_ndim))
 
 
 def arm(
@@ -488,8 +467,8 @@ def vimco(
     """
     where = "reparam.estimators.vimco"
     key = checks.key(key, where)
-    log_joint = _callable(where, "log_joint", log_joint)
-    num_samples = _count(
+    log_joint = checks.function(where, "log_joint", log_joint)
+    num_samples = checks.count(
         where,
         "num_samples",
         num_samples,
@@ -514,7 +493,7 @@ def vimco(
     bound_without = logsumexp(left_out, axis=1) - math.log(num_samples)
     weights = jax.nn.softmax(fixed, axis=0)
     carrier = jnp.sum((bound - bound_without) * log_q + weights * log_w, axis=0)
-    return _dice(bound, carrier)
+    return dice(bound, carrier)
 
 
 # ---------------------------------------------------------------- IndeCateR
@@ -553,8 +532,8 @@ def indecater(
     """
     where = "reparam.estimators.indecater"
     key = checks.key(key, where)
-    f = _callable(where, "f", f)
-    num_samples = _count(where, "num_samples", num_samples, 1)
+    f = checks.function(where, "f", f)
+    num_samples = checks.count(where, "num_samples", num_samples, 1)
     distribution = _distribution(where, distribution, DISTRIBUTIONS)
     logits, _, batch = _logits(where, logits, distribution)
     categorical = distribution == "categorical"
@@ -583,7 +562,7 @@ def indecater(
     else:
         p = jax.nn.sigmoid(theta)
         grad = p * (1 - p) * (means[..., 1] - means[..., 0])
-    return _dice(jnp.mean(values, axis=0), _linear_carrier(grad, logits, len(out)))
+    return dice(jnp.mean(values, axis=0), _linear_carrier(grad, logits, len(out)))
 
 
 __all__ = [
