@@ -27,7 +27,7 @@ import numpy as np
 import optax
 
 from experiments import runs, vae_commands
-from experiments.runner import require, stream_key
+from experiments.runner import require
 from experiments.vae_plots import samples_and_reconstructions
 from reparam import nn as rnn
 from reparam import train
@@ -130,13 +130,13 @@ def setup(config: Config, require_test: bool = False) -> runs.Setup:
     model = rnn.categorical_vae(dataset.dim, *dims)
     x0 = jnp.zeros((config.batch_size, dataset.dim), jnp.float32)
     z0 = jnp.zeros((config.batch_size, config.latents, config.categories), jnp.float32)
-    params: dict[str, Any] = {"model": jax.jit(model.init)(stream_key(config.seed, "init"), x0, z0)}
+    params: dict[str, Any] = {"model": jax.jit(model.init)(runs.key(config.seed, "init"), x0, z0)}
     residual = None
     if config.estimator in ("rebar", "relax"):
         params["cv"] = discrete_vae.rebar_params(config.rebar_eta, config.rebar_temperature)
     if config.estimator == "relax":
         net = Residual(config.relax_hidden)
-        params["cv"]["residual"] = net.init(stream_key(config.seed, "init/residual"), z0[None])
+        params["cv"]["residual"] = net.init(runs.key(config.seed, "init/residual"), z0[None])
         residual = net.apply
     optimizer = optax.adam(config.learning_rate)  # Jang et al.: Adam, 1e-3 (TF defaults)
     encode = lambda params, x: model.apply(params, x, method=ENCODE)
@@ -175,7 +175,7 @@ def setup(config: Config, require_test: bool = False) -> runs.Setup:
         loss_fn, optimizer, config.batch_size, mesh=mesh, with_step=True
     )
     state = train.create_state(params, optimizer)
-    key = stream_key(config.seed, "train")
+    key = runs.key(config.seed, "train")
     return runs.Setup(config, dataset, model, state, train_epoch, key, elbo, mesh, loss_fn)
 
 
@@ -187,7 +187,7 @@ def evaluate_state(setup: runs.Setup, params, split: str = "valid", num_samples:
     encode = lambda x: model.apply(params["model"], x, method=ENCODE)
     log_lik = lambda x, z: model.apply(params["model"], x, z, method=LOG_LIKELIHOOD)
     k = config.eval_samples if num_samples is None else num_samples
-    key = lambda name: stream_key(config.seed, f"evaluate/{name}")
+    key = lambda name: runs.key(config.seed, f"evaluate/{name}")
     estimator = discrete_vae.importance_sampled_log_likelihood
     results = nll_record(estimator, key("nll"), data, encode, log_lik, k, config.eval_chunk)
     elbo = evaluation.mean_bound(key("elbo"), data, lambda k_, x: setup.bound(params, k_, x))
@@ -214,7 +214,7 @@ def plot_samples(setup: runs.Setup, params, workdir: Path) -> None:
     config, model = setup.config, setup.model
     # Codes from the uniform prior, one category per latent.
     index = jax.random.randint(
-        stream_key(config.seed, "plot/prior"), (64, config.latents), 0, config.categories
+        runs.key(config.seed, "plot/prior"), (64, config.latents), 0, config.categories
     )
     z = jax.nn.one_hot(index, config.categories, dtype=jnp.float32)
     means = jax.nn.sigmoid(model.apply(params["model"], z, method=DECODE))

@@ -22,6 +22,32 @@ from tyro.conf import Positional
 from experiments.runner import require
 from reparam.train import data as data_lib
 
+# The experiments' key streams by name. Each is fold_in(key(seed), i, ...) with the constants
+# these experiments have always used, so that earlier results (experiments/results/) reproduce
+# bit for bit; `runner.stream_key` (crc32 of the name) is for streams new code adds.
+STREAMS = {
+    "init": (0,),
+    "init/sample": (1,),  # vae_mnist: the sample the VAE's init draws
+    "init/residual": (1,),  # gumbel_vae: RELAX's residual network
+    "train": (2,),
+    "evaluate/nll": (1000, 0),
+    "evaluate/elbo": (1000, 1),
+    "evaluate/bound": (1000, 2),  # vae_mnist: the training bound
+    "evaluate/relaxed": (1000, 2),  # gumbel_vae: the relaxed objective
+    "plot/prior": (2000,),
+    "validation": (3000,),
+}
+
+
+def key(seed: int, stream: str) -> jax.Array:
+    """The key of the named stream (`STREAMS`) for `seed`."""
+    if stream not in STREAMS:
+        raise KeyError(f"no key stream {stream!r}; the streams are {sorted(STREAMS)}")
+    result = jax.random.key(seed)
+    for index in STREAMS[stream]:
+        result = jax.random.fold_in(result, index)
+    return result
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
@@ -74,6 +100,11 @@ class TrainingConfig:
 
     def validate(self) -> TrainingConfig:
         """Raise UsageError (a ValueError naming the flag) for a value that cannot work."""
+        for field, hint in typing.get_type_hints(type(self)).items():  # choices (Literal fields)
+            choices, value = typing.get_args(hint), getattr(self, field, None)
+            flag = "--" + field.replace("_", "-")
+            if typing.get_origin(hint) is Literal:
+                require(value in choices, flag, f"one of {', '.join(choices)}", value)
         for field in ("eval_subset", "eval_chunk", "keep_checkpoints", *self.positive):
             value = getattr(self, field)
             flag = "--" + field.replace("_", "-")
@@ -200,9 +231,6 @@ class Experiment:
     table_columns: tuple[tuple[str, str], ...] = ()  # (header, results key) after the NLL
     # The defaults that depend on other flags: (config, argv) -> config.
     resolve: Callable[[Any, list[str]], Any] = lambda config, argv: config
-    commands: Mapping[str, tuple[type, Callable[[Any], int]]] = dataclasses.field(
-        default_factory=dict
-    )
 
 
 def check_paths(command: Any) -> None:

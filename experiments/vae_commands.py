@@ -25,61 +25,65 @@ from experiments.runs import (
     Table,
     TrainOptions,
     check_paths,
+    key,
     read_config,
 )
 from reparam.train import CheckpointError, distributed, evaluate, open_checkpoint
 from reparam.train.nll import paired_nll, paired_table
 from reparam.train.workdir import read_metrics, train_in_workdir
 
+TRAIN_HELP = (
+    "Train, then evaluate on the validation split. The defaults are the paper's full schedule "
+    "(hours); --quick starts from the seconds-long preset the tests run."
+)
 
-def main(experiment: Experiment, argv: list[str] | None = None) -> int:
-    """Parse, check every value, start JAX (platform, processes) and run the command."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    quick = "--quick" in argv
+
+def parse(experiment: Experiment, argv: list[str]) -> tuple[Launch, Any]:
+    """(launch options, command) from `argv`, every value checked: a type error or an unknown
+    choice exits with status 2 (tyro), any other bad value raises UsageError naming its flag."""
+    default = experiment.quick() if "--quick" in argv else experiment.config_type()
     train = runner.command_type(
-        experiment.config_type,
-        experiment.quick() if quick else experiment.config_type(),
-        extra=TrainOptions(),
-        doc="Train, then evaluate on the validation split. The defaults are the paper's full "
-        "schedule (hours); --quick starts from the seconds-long preset the tests run.",
+        experiment.config_type, default, extra=TrainOptions(), doc=TRAIN_HELP
     )
     commands = {"train": train, "evaluate": Evaluate, "compare": Compare, "paired": Paired}
-    commands |= {"table": Table}
-    commands |= {name: command for name, (command, _) in experiment.commands.items()}
+    launch, command = runner.subcommands(
+        commands | {"table": Table},
+        argv,
+        top=Launch(),
+        prog=f"python -m experiments.{experiment.name}",
+        description=experiment.description,
+    )
+    if isinstance(command, train):
+        config = experiment.resolve(command.config, argv)
+        multiprocess = launch.coordinator is not None
+        shard = getattr(config, "shard_params", False)
+        if not runner.given(argv, "--mesh") and (config.devices or shard or multiprocess):
+            config = dataclasses.replace(config, mesh="data")
+        if multiprocess and config.mesh != "data":
+            raise runner.UsageError("a multi-process run (--coordinator) trains on --mesh data")
+        command = dataclasses.replace(command, config=config.validate())
+    check_paths(command)
+    return launch, command
+
+
+def main(experiment: Experiment, argv: list[str] | None = None) -> int:
+    """Parse and check every value (`parse`), start JAX (platform, processes), run the command;
+    errors a user can fix are one line and exit status 2 (`runner.main`)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
 
     def run() -> int:
-        launch, command = runner.subcommands(
-            commands,
-            argv,
-            top=Launch(),
-            prog=f"python -m experiments.{experiment.name}",
-            description=experiment.description,
-        )
-        if isinstance(command, train):
-            config = experiment.resolve(command.config, argv)
-            multiprocess = launch.coordinator is not None
-            shard = getattr(config, "shard_params", False)
-            if not runner.given(argv, "--mesh") and (config.devices or shard or multiprocess):
-                config = dataclasses.replace(config, mesh="data")
-            if multiprocess and config.mesh != "data":
-                raise runner.UsageError("a multi-process run (--coordinator) trains on --mesh data")
-            command = dataclasses.replace(command, config=config.validate())
-        check_paths(command)
+        launch, command = parse(experiment, argv)
         if launch.device != "auto":
             jax.config.update("jax_platforms", launch.device)
         if launch.coordinator is not None:  # before any other JAX call
             distributed.initialize(launch.coordinator, launch.num_processes, launch.process_id)
-        if isinstance(command, train):
-            return train_command(experiment, command, argv)
         if isinstance(command, Evaluate):
             return evaluate_command(experiment, command)
         if isinstance(command, Compare):
             top = experiment.compare_top if command.top is None else command.top
-            labels = [
-                f"{read_config(w, experiment.config_type).name} ({w.name})"
-                for w in command.workdirs
-            ]
-            vae_plots.compare(command.workdirs, command.out, labels, experiment.curves[1], top)
+            config_type, workdirs = experiment.config_type, command.workdirs
+            labels = [f"{read_config(w, config_type).name} ({w.name})" for w in workdirs]
+            vae_plots.compare(workdirs, command.out, labels, experiment.curves[1], top)
             print(f"wrote {command.out}")
             return 0
         if isinstance(command, Table):
@@ -87,10 +91,7 @@ def main(experiment: Experiment, argv: list[str] | None = None) -> int:
         if isinstance(command, Paired):
             print(paired_table(paired_nll(list(command.records))))
             return 0
-        (run_command,) = (
-            fn for kind, fn in experiment.commands.values() if isinstance(command, kind)
-        )
-        return run_command(command)
+        return train_command(experiment, command, argv)
 
     return runner.main(run)
 
@@ -105,7 +106,7 @@ def train_command(experiment: Experiment, command: Any, argv: list[str]) -> int:
     # In a multi-process run the evaluations use each process's own copy of the parameters.
     local = distributed.to_host if jax.process_count() > 1 else lambda tree: tree
     valid_subset = setup.dataset.valid[: config.eval_subset]
-    valid_key = run.key("validation")
+    valid_key = key(config.seed, "validation")
     train_key, valid_name, valid_label = experiment.curves
 
     def validation(state, epoch):

@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import runs, vae_commands
-from experiments.runner import given, require, stream_key
+from experiments.runner import given, require
 from experiments.vae_plots import samples_and_reconstructions
 from reparam import nn as rnn
 from reparam import train
@@ -137,7 +137,7 @@ def setup(config: Config, require_test: bool = False) -> runs.Setup:
     model = build_model(config, dataset.dim, dataset.image_shape, output_bias(dataset.train))
     x0 = jnp.zeros((config.batch_size, dataset.dim), jnp.float32)
     init = jax.jit(model.init)  # one compilation, not one per op
-    params = init(stream_key(config.seed, "init"), stream_key(config.seed, "init/sample"), x0)
+    params = init(runs.key(config.seed, "init"), runs.key(config.seed, "init/sample"), x0)
     steps = max(1, len(dataset.train) // config.batch_size)
     schedule = train.paper_schedule(steps, config.learning_rate, config.stages)
     optimizer = train.adam(schedule, b2=config.b2, eps=config.eps)
@@ -164,7 +164,7 @@ def setup(config: Config, require_test: bool = False) -> runs.Setup:
     # recompile (a new closure over new parameters would).
     bound = jax.jit(lambda params, key, x: model.apply(params, key, x)[1])
     state = train.create_state(params, optimizer)
-    key = stream_key(config.seed, "train")
+    key = runs.key(config.seed, "train")
     return runs.Setup(
         config, dataset, model, state, train_epoch, key, bound, mesh, loss_fn, schedule
     )
@@ -181,7 +181,7 @@ def evaluate_state(setup: runs.Setup, params, split: str = "valid", num_samples:
     encode = lambda x: model.apply(params, x, method=rnn.VAE.encode)
     log_likelihood = lambda x, z: model.apply(params, x, z, method=rnn.VAE.log_likelihood)
     k = config.eval_samples if num_samples is None else num_samples
-    key = lambda name: stream_key(config.seed, f"evaluate/{name}")
+    key = lambda name: runs.key(config.seed, f"evaluate/{name}")
     estimator = evaluation.importance_sampled_log_likelihood
     results = nll_record(estimator, key("nll"), data, encode, log_likelihood, k, config.eval_chunk)
     # The ELBO with the closed-form KL (lower variance than the one-sample estimate).
@@ -205,7 +205,7 @@ def evaluate_state(setup: runs.Setup, params, split: str = "valid", num_samples:
 
 def plot_samples(setup: runs.Setup, params, workdir: Path) -> None:
     model, config = setup.model, setup.config
-    z = normal.noise(stream_key(config.seed, "plot/prior"), (64, config.latent), jnp.float32)
+    z = normal.noise(runs.key(config.seed, "plot/prior"), (64, config.latent), jnp.float32)
     means = jax.nn.sigmoid(model.apply(params, z, method=rnn.VAE.decode))
     x = setup.dataset.valid[:32].astype(np.float32)
     loc, _ = model.apply(params, jnp.asarray(x), method=rnn.VAE.encode)
