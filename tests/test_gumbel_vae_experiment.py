@@ -65,6 +65,7 @@ def test_compare_and_table(quick_run, tmp_path, capsys):
     out = tmp_path / "curves.png"
     assert gumbel_vae.main(["compare", str(workdir), "--out", str(out)]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
     rows_path = tmp_path / "rows.json"
     assert gumbel_vae.main(["table", str(workdir), "--json", str(rows_path)]) == 0
     (row,) = json.loads(rows_path.read_text())

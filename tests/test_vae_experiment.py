@@ -14,6 +14,7 @@ import pytest
 
 from experiments import vae_commands, vae_mnist
 from reparam import train
+from reparam.train.nll import paired_nll
 
 # One worker runs this module, so its module-scoped fixture (a training run) runs once
 # under `pytest -n 2 --dist loadgroup` instead of once per worker.
@@ -136,7 +137,7 @@ def test_paired_differences_use_the_same_examples(quick_run, tmp_path, capsys):
     one_sample = tmp_path / "k1.json"
     args = ["evaluate", "--checkpoint", str(workdir), "--k", "1", "--json", str(one_sample)]
     assert vae_mnist.main(args) == 0
-    rows = vae_mnist.paired_nll([workdir, one_sample])  # K = 500 (results.json) vs K = 1
+    rows = paired_nll([workdir, one_sample])  # K = 500 (results.json) vs K = 1
     assert rows[0]["difference"] == 0 and rows[0]["difference_stderr"] == 0
     # The one-sample bound is looser on every example, and pairing makes that unmistakable: the
     # difference is many paired standard errors from 0, where each NLL's own ± is wider.
