@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import flax.linen as nn
@@ -28,7 +27,6 @@ import optax
 
 from experiments import runs, vae_commands
 from experiments.runner import require
-from experiments.vae_plots import samples_and_reconstructions
 from reparam import nn as rnn
 from reparam import train
 from reparam.models import discrete_vae
@@ -84,7 +82,6 @@ class Config(runs.TrainingConfig):
     anneal_interval: int = 1000
     """N: τ changes every N steps."""
     eval_every: int = 5
-    """Epochs between validation ELBOs in metrics.jsonl."""
 
     positive: ClassVar = ("anneal_interval", "latents", "relax_hidden")
 
@@ -210,7 +207,7 @@ def evaluate_state(setup: runs.Setup, params, split: str = "valid", num_samples:
     }
 
 
-def plot_samples(setup: runs.Setup, params, workdir: Path) -> None:
+def images(setup: runs.Setup, params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     config, model = setup.config, setup.model
     # Codes from the uniform prior, one category per latent.
     index = jax.random.randint(
@@ -222,21 +219,17 @@ def plot_samples(setup: runs.Setup, params, workdir: Path) -> None:
     logits = model.apply(params["model"], jnp.asarray(x), method=ENCODE)
     mode = jax.nn.one_hot(jnp.argmax(logits, -1), config.categories, dtype=jnp.float32)
     recon = jax.nn.sigmoid(model.apply(params["model"], mode, method=DECODE))
-    titles = "Bernoulli means of p(x|z), z ~ uniform prior", "reconstructions at the mode of q"
-    shape = setup.dataset.image_shape
-    samples_and_reconstructions(workdir, shape, np.asarray(means), x, np.asarray(recon), *titles)
+    return np.asarray(means), x, np.asarray(recon)
 
 
 EXPERIMENT = runs.Experiment(
-    name="gumbel_vae",
-    description=__doc__,
-    config_type=Config,
-    quick=Config.quick,
-    setup=setup,
-    evaluate_state=evaluate_state,
-    plot_samples=plot_samples,
-    evaluate_fields=tuple("checkpoint epochs examples neg_elbo relaxed_neg_objective".split()),
+    sys.modules[__name__],
     curves=("objective", "valid_elbo", "valid −ELBO (discrete)"),
+    image_titles=(
+        "Bernoulli means of p(x|z), z ~ uniform prior",
+        "reconstructions at the mode of q",
+    ),
+    evaluate_fields=tuple("checkpoint epochs examples neg_elbo relaxed_neg_objective".split()),
     table_columns=(("relaxed −objective τ=0.5", "relaxed_neg_objective"),),
 )
 

@@ -7,6 +7,8 @@ generates `--help` from them), a `quick` preset of it, and functions that take t
 * `cli(...)`: the command line. `--quick` starts from the quick preset, every other flag overrides
   a field; the common flags (`RunFlags`: --workdir, --resume, --overwrite, --no-progress,
   --record) are the same in every script. Values are checked before any work starts (`validate`).
+  A script with several commands (train, evaluate, ...) builds its train command with
+  `command_type` and parses `prog [options] COMMAND [flags]` with `subcommands`.
 * `Run`: the work directory (never overwritten by accident: `prepare_workdir`), named key streams
   (`run.key("init")` instead of magic `fold_in` numbers), provenance (commit, date, machine, load),
   wall and CPU time, and `run.finish(record)`, which writes `record.json` in the work directory

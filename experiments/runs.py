@@ -10,9 +10,9 @@ plots are in `experiments.vae_plots`.
 from __future__ import annotations
 
 import dataclasses
-import json
+import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -117,17 +117,6 @@ class TrainingConfig:
         require(folder is None or Path(folder).is_dir(), "--data-dir", "an existing folder", folder)
         return self
 
-    @classmethod
-    def from_json(cls, record: Mapping[str, Any]):
-        """The config of a config.json record, ignoring keys the class no longer has."""
-        hints = typing.get_type_hints(cls)
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in record.items() if k in names}
-        for name, value in values.items():  # JSON has lists where the config holds tuples
-            if isinstance(value, list) and typing.get_origin(hints[name]) is tuple:
-                values[name] = tuple(value)
-        return cls(**values)
-
 
 @dataclasses.dataclass
 class Setup:
@@ -216,21 +205,34 @@ class Table:
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:
-    """What an experiment module gives `main`."""
+    """An experiment module for `vae_commands.main`: it defines `Config` (a TrainingConfig with a
+    `quick()` preset), `setup(config, require_test=False) -> Setup`, `evaluate_state(setup,
+    params, split, num_samples=None) -> results` and `images(setup, params) -> (64 decoded
+    samples, 32 validation images, their reconstructions)`, each (N, D) in [0, 1]."""
 
-    name: str  # module name under experiments/
-    description: str  # --help text
-    config_type: type[TrainingConfig]
-    quick: Callable[[], TrainingConfig]
-    setup: Callable[..., Setup]  # (config, require_test=False) -> Setup
-    evaluate_state: Callable[..., dict]  # (setup, params, split, num_samples) -> results
-    plot_samples: Callable[[Setup, Any, Path], None]  # samples.png, reconstructions.png
-    evaluate_fields: tuple[str, ...]  # what `evaluate` prints before the NLL
+    module: types.ModuleType
     curves: tuple[str, str, str]  # metrics keys of the train and valid bound, valid label
+    image_titles: tuple[str, str]  # of samples.png and reconstructions.png
+    evaluate_fields: tuple[str, ...]  # what `evaluate` prints before the NLL
     compare_top: float | None = None
     table_columns: tuple[tuple[str, str], ...] = ()  # (header, results key) after the NLL
     # The defaults that depend on other flags: (config, argv) -> config.
     resolve: Callable[[Any, list[str]], Any] = lambda config, argv: config
+
+    @property
+    def name(self) -> str:
+        return self.module.__name__.rpartition(".")[2]
+
+    @property
+    def description(self) -> str:
+        return self.module.__doc__
+
+    def __getattr__(self, name: str) -> Any:
+        """The module's Config, setup, evaluate_state and images (looked up when used, so that
+        tests can replace them)."""
+        if name not in ("Config", "setup", "evaluate_state", "images"):
+            raise AttributeError(name)
+        return getattr(self.module, name)
 
 
 def check_paths(command: Any) -> None:
@@ -244,7 +246,3 @@ def check_paths(command: Any) -> None:
         require(len(paths) > 0, flag, "at least one path", value)
         for path in paths:
             require(path.exists(), flag, "an existing path", str(path))
-
-
-def read_config(workdir: Path, config_type: type[TrainingConfig]) -> TrainingConfig:
-    return config_type.from_json(json.loads((Path(workdir) / "config.json").read_text()))

@@ -26,11 +26,15 @@ from experiments.runs import (
     TrainOptions,
     check_paths,
     key,
-    read_config,
 )
 from reparam.train import CheckpointError, distributed, evaluate, open_checkpoint
 from reparam.train.nll import paired_nll, paired_table
-from reparam.train.workdir import read_metrics, train_in_workdir
+from reparam.train.workdir import (
+    config_from_record,
+    read_config,
+    read_metrics,
+    train_in_workdir,
+)
 
 TRAIN_HELP = (
     "Train, then evaluate on the validation split. The defaults are the paper's full schedule "
@@ -41,10 +45,8 @@ TRAIN_HELP = (
 def parse(experiment: Experiment, argv: list[str]) -> tuple[Launch, Any]:
     """(launch options, command) from `argv`, every value checked: a type error or an unknown
     choice exits with status 2 (tyro), any other bad value raises UsageError naming its flag."""
-    default = experiment.quick() if "--quick" in argv else experiment.config_type()
-    train = runner.command_type(
-        experiment.config_type, default, extra=TrainOptions(), doc=TRAIN_HELP
-    )
+    default = experiment.Config.quick() if "--quick" in argv else experiment.Config()
+    train = runner.command_type(experiment.Config, default, extra=TrainOptions(), doc=TRAIN_HELP)
     commands = {"train": train, "evaluate": Evaluate, "compare": Compare, "paired": Paired}
     launch, command = runner.subcommands(
         commands | {"table": Table},
@@ -81,7 +83,7 @@ def main(experiment: Experiment, argv: list[str] | None = None) -> int:
             return evaluate_command(experiment, command)
         if isinstance(command, Compare):
             top = experiment.compare_top if command.top is None else command.top
-            config_type, workdirs = experiment.config_type, command.workdirs
+            config_type, workdirs = experiment.Config, command.workdirs
             labels = [f"{read_config(w, config_type).name} ({w.name})" for w in workdirs]
             vae_plots.compare(workdirs, command.out, labels, experiment.curves[1], top)
             print(f"wrote {command.out}")
@@ -137,7 +139,11 @@ def train_command(experiment: Experiment, command: Any, argv: list[str]) -> int:
         vae_plots.curves(
             run.workdir, run.workdir / "curves.png", title, train_key, valid_name, valid_label
         )
-        experiment.plot_samples(setup, params, run.workdir)
+        samples, images, reconstructions = experiment.images(setup, params)
+        shape, titles = setup.dataset.image_shape, experiment.image_titles
+        vae_plots.samples_and_reconstructions(
+            run.workdir, shape, samples, images, reconstructions, *titles
+        )
         if command.options.eval and result.status != "interrupted":
             cpu_tic = time.process_time()
             results |= experiment.evaluate_state(setup, params, "valid")
@@ -164,7 +170,7 @@ def evaluate_checkpoint(
     """Evaluate a saved run (see `reparam.train.open_checkpoint`) on `split`."""
     checkpointer, epoch, meta = open_checkpoint(checkpoint)
     try:
-        config = experiment.config_type.from_json(meta["config"])
+        config = config_from_record(experiment.Config, meta["config"])
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(
             f"checkpoint {epoch} in {checkpointer.directory} does not hold a {experiment.name} "
@@ -205,7 +211,7 @@ def table_command(experiment: Experiment, command: Table) -> int:
     training minutes, validation −ELBO, NLL, the experiment's `table_columns`."""
     valid_key, rows = experiment.curves[1], []
     for workdir in command.workdirs:
-        config = read_config(workdir, experiment.config_type)
+        config = read_config(workdir, experiment.Config)
         results = json.loads((workdir / "results.json").read_text())
         best = max(
             (r for r in read_metrics(workdir) if valid_key in r),

@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import jax
@@ -37,7 +36,6 @@ import numpy as np
 
 from experiments import runs, vae_commands
 from experiments.runner import given, require
-from experiments.vae_plots import samples_and_reconstructions
 from reparam import nn as rnn
 from reparam import train
 from reparam.families import normal
@@ -67,8 +65,7 @@ class Config(runs.TrainingConfig):
     """Encoder and decoder: the paper's MLP or a small conv net."""
     latent: int = 50
     """Latent dimensions."""
-    epochs: int = 3280
-    """Passes over the training set; fewer truncates the paper's schedule."""
+    epochs: int = 3280  # the paper's schedule (fewer passes truncate it)
     stages: int = 8
     """Schedule stages: 3^i passes at learning_rate·10^(−i/7)."""
     b2: float = 0.999
@@ -76,11 +73,8 @@ class Config(runs.TrainingConfig):
     eps: float = 1e-4
     """Adam's ε."""
     checkpoint_every: int = 20
-    """Epochs between checkpoints (one is also written when training stops)."""
-    eval_samples: int = 5000
-    """K: importance samples of the final NLL."""
+    eval_samples: int = 5000  # the paper's K
     eval_chunk: int = 500
-    """Importance samples per chunk of the NLL (memory)."""
     shard_params: bool = False
     """Shard the parameters over the data mesh instead of replicating them (implies --mesh data)."""
     k_chunk: int | None = None
@@ -203,28 +197,21 @@ def evaluate_state(setup: runs.Setup, params, split: str = "valid", num_samples:
     }
 
 
-def plot_samples(setup: runs.Setup, params, workdir: Path) -> None:
+def images(setup: runs.Setup, params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     model, config = setup.model, setup.config
     z = normal.noise(runs.key(config.seed, "plot/prior"), (64, config.latent), jnp.float32)
     means = jax.nn.sigmoid(model.apply(params, z, method=rnn.VAE.decode))
     x = setup.dataset.valid[:32].astype(np.float32)
     loc, _ = model.apply(params, jnp.asarray(x), method=rnn.VAE.encode)
     recon = jax.nn.sigmoid(model.apply(params, loc, method=rnn.VAE.decode))
-    titles = "samples: Bernoulli means of p(x|z), z ~ N(0, I)", "reconstructions at E_q[z]"
-    shape = setup.dataset.image_shape
-    samples_and_reconstructions(workdir, shape, np.asarray(means), x, np.asarray(recon), *titles)
+    return np.asarray(means), x, np.asarray(recon)
 
 
 EXPERIMENT = runs.Experiment(
-    name="vae_mnist",
-    description=__doc__,
-    config_type=Config,
-    quick=Config.quick,
-    setup=setup,
-    evaluate_state=evaluate_state,
-    plot_samples=plot_samples,
-    evaluate_fields=("checkpoint", "epochs", "elbo", "active_units", "kl_total", "nll_stderr"),
+    sys.modules[__name__],
     curves=("bound", "valid_bound", "valid −bound"),
+    image_titles=("samples: Bernoulli means of p(x|z), z ~ N(0, I)", "reconstructions at E_q[z]"),
+    evaluate_fields=("checkpoint", "epochs", "elbo", "active_units", "kl_total", "nll_stderr"),
     compare_top=110,
     resolve=resolve,
 )

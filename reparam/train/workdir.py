@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,6 +38,25 @@ def read_metrics(workdir: str | Path) -> list[dict]:
     """The records of workdir/metrics.jsonl, one per epoch."""
     lines = (Path(workdir) / "metrics.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines if line]
+
+
+def config_from_record(config_type: type, record: Mapping[str, Any]) -> Any:
+    """The frozen dataclass `config_type` from a config.json record (`train_in_workdir` writes
+    them): keys the class no longer has are ignored (older work directories), lists become the
+    tuples the class holds."""
+    hints = typing.get_type_hints(config_type)
+    names = {f.name for f in dataclasses.fields(config_type)}
+    values = {k: v for k, v in record.items() if k in names}
+    for name, value in values.items():
+        if isinstance(value, list) and typing.get_origin(hints[name]) is tuple:
+            values[name] = tuple(value)
+    return config_type(**values)
+
+
+def read_config(workdir: str | Path, config_type: type) -> Any:
+    """The config of the run in `workdir` (its config.json) as `config_type`."""
+    record = json.loads((Path(workdir) / "config.json").read_text())
+    return config_from_record(config_type, record)
 
 
 def output_bias(train: np.ndarray) -> list[float]:
