@@ -305,7 +305,7 @@ class Run:
 def stream_key(seed: int, stream: str):
     """fold_in(key(seed), crc32(stream)): the key of a named stream (see `Run.key`), for code
     that has a seed but no `Run` (a model's set-up, called by tests too)."""
-    import jax
+    import jax  # here, as in `provenance`: --help and bad flags answer without loading JAX
 
     return jax.random.fold_in(jax.random.key(seed), zlib.crc32(stream.encode()) & 0x7FFFFFFF)
 

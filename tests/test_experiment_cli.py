@@ -188,7 +188,8 @@ def test_a_checkpoint_cut_short_before_its_rename_is_never_read(tmp_path, monkey
     state = train.create_state({"w": jnp.arange(3.0)}, train.adam(1e-3))
     with checkpoint_lib.Checkpointer(tmp_path) as checkpointer:
         checkpointer.save(1, state, {"epoch": 1})
-    from orbax.checkpoint._src.path import async_path  # orbax's internal commit step
+    # orbax's internal commit step (the rename); imported here, the one test that needs it.
+    from orbax.checkpoint._src.path import async_path
 
     async def crash(src, dst):
         raise OSError(f"killed before renaming {src} to {dst}")
