@@ -15,6 +15,7 @@ import shlex
 import subprocess
 import sys
 import time
+import warnings
 
 import jax
 import pytest
@@ -72,7 +73,10 @@ def run_python_module(argv: list[str]) -> int:
     saved = sys.argv
     sys.argv = [argv[0], *argv[1:]]
     try:
-        runpy.run_module(argv[0], run_name="__main__", alter_sys=True)
+        with warnings.catch_warnings():
+            # runpy warns that the tests imported the module before; running it again is the point.
+            warnings.filterwarnings("ignore", "'experiments", RuntimeWarning)
+            runpy.run_module(argv[0], run_name="__main__", alter_sys=True)
     except SystemExit as exit_:
         return 0 if exit_.code is None else exit_.code
     finally:
