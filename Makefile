@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
-WORKDIR ?= runs/demo
+# `make run`: a fresh work directory each time (a run never lands on an earlier one); ARGS adds
+# flags to the training command (e.g. ARGS="--epochs 5").
+WORKDIR ?= runs/demo/$(shell date -u +%Y%m%dT%H%M%SZ)
+ARGS ?=
 
 .PHONY: install run test lint bench results clean
 
@@ -17,7 +20,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m experiments.vae_mnist train --quick --workdir $(WORKDIR)
+	$(BIN)/python -m experiments.vae_mnist train --quick --workdir $(WORKDIR) $(ARGS)
 
 # -n 2: one pytest worker per core of the reference 2-core machine; --dist loadgroup balances
 # single tests (tests/test_families.py alone is a third of the suite, so whole files would not

@@ -7,6 +7,8 @@ generates `--help` from them), a `quick` preset of it, and functions that take t
 * `cli(...)`: the command line. `--quick` starts from the quick preset, every other flag overrides
   a field; the common flags (`RunFlags`: --workdir, --resume, --overwrite, --no-progress,
   --record) are the same in every script. Values are checked before any work starts (`validate`).
+  A script with several commands (train, evaluate, ...) builds its train command with
+  `command_type` and parses `prog [options] COMMAND [flags]` with `subcommands`.
 * `Run`: the work directory (never overwritten by accident: `prepare_workdir`), named key streams
   (`run.key("init")` instead of magic `fold_in` numbers), provenance (commit, date, machine, load),
   wall and CPU time, and `run.finish(record)`, which writes `record.json` in the work directory
@@ -31,7 +33,7 @@ import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Union
 
 import tyro
 
@@ -83,18 +85,7 @@ def cli(
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     default = quick() if "--quick" in argv else config_type()
-
-    # Built with make_dataclass: the field types must be objects, not the strings that
-    # `from __future__ import annotations` would make of a class body's annotations.
-    command = dataclasses.make_dataclass(
-        "Command",
-        [
-            ("config", _flat(config_type), dataclasses.field(default=default)),
-            ("run", _flat(RunFlags), dataclasses.field(default=RunFlags())),
-        ],
-        frozen=True,
-    )
-    command.__doc__ = description or config_type.__doc__
+    command = command_type(config_type, default, doc=description)
     parsed = tyro.cli(command, args=argv)
     try:
         check_config(parsed.config)
@@ -106,6 +97,62 @@ def cli(
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     return parsed.config, parsed.run
+
+
+def command_type(config_type: type, default: Any, *, extra: Any = None, doc: str | None = None):
+    """The dataclass of a command that runs `config_type`: its fields (from `default`), the
+    `RunFlags` and, if given, the fields of the dataclass instance `extra`, all as flat flags."""
+    # Built with make_dataclass: the field types must be objects, not the strings that
+    # `from __future__ import annotations` would make of a class body's annotations.
+    fields = [
+        ("config", _flat(config_type), dataclasses.field(default=default)),
+        ("run", _flat(RunFlags), dataclasses.field(default=RunFlags())),
+    ]
+    if extra is not None:
+        fields.append(("options", _flat(type(extra)), dataclasses.field(default=extra)))
+    command = dataclasses.make_dataclass("Command", fields, frozen=True)
+    command.__doc__ = doc or config_type.__doc__
+    return command
+
+
+def subcommands(
+    commands: Mapping[str, type], argv: Sequence[str], *, top: Any, prog: str, description: str
+) -> tuple[Any, Any]:
+    """Parse `prog [top options] COMMAND [command options]` into (top options, command).
+
+    `commands` maps each subcommand's name to its dataclass (e.g. from `command_type`; its
+    docstring is its help line); `top` is a dataclass instance whose fields are the options
+    before the subcommand. The generic `check_config` runs on the command and its parts;
+    a bad value raises UsageError (`main` prints it as one line, exit status 2).
+    """
+    choices = tuple(
+        Annotated[t, tyro.conf.subcommand(name, description=t.__doc__)]
+        for name, t in commands.items()
+    )
+    fields = [
+        ("command", Union[choices]),  # noqa: UP007 (a Union of a runtime tuple)
+        ("top", _flat(type(top)), dataclasses.field(default=top)),
+    ]
+    parsed = tyro.cli(
+        dataclasses.make_dataclass("Main", fields, frozen=True),
+        args=list(argv),
+        prog=prog,
+        description=description,
+        config=(tyro.conf.OmitSubcommandPrefixes,),
+    )
+    command = parsed.command
+    for part in (command, *(getattr(command, f.name) for f in dataclasses.fields(command))):
+        if dataclasses.is_dataclass(part):
+            check_config(part)
+    flags = getattr(command, "run", None)
+    if isinstance(flags, RunFlags) and flags.resume and flags.overwrite:
+        raise UsageError("--resume and --overwrite exclude each other: choose one")
+    return parsed.top, command
+
+
+def given(argv: Sequence[str], flag: str) -> bool:
+    """Whether `flag` (e.g. "--k") is on the command line, as `--k 5` or `--k=5`."""
+    return any(arg == flag or arg.startswith(flag + "=") for arg in argv)
 
 
 def check_config(config: Any) -> None:
@@ -237,10 +284,8 @@ class Run:
     def key(self, stream: str, seed: int | None = None):
         """The key of the named stream: fold_in(key(seed), crc32(stream)); independent streams
         by name, the same key for the same (seed, name) in every run."""
-        import jax
-
         seed = getattr(self.config, "seed", 0) if seed is None else seed
-        return jax.random.fold_in(jax.random.key(seed), zlib.crc32(stream.encode()) & 0x7FFFFFFF)
+        return stream_key(seed, stream)
 
     def finish(self, results: Mapping[str, Any], name: str | None = None) -> dict[str, Any]:
         """The run's record (command, config, provenance, wall and CPU seconds, `results`),
@@ -264,13 +309,34 @@ class Run:
         return record
 
 
-def start(experiment: str, config: Any, flags: RunFlags, argv: Sequence[str] | None = None) -> Run:
-    """Prepare the work directory (`prepare_workdir`) and start the clocks."""
+def stream_key(seed: int, stream: str):
+    """fold_in(key(seed), crc32(stream)): the key of a named stream (see `Run.key`), for code
+    that has a seed but no `Run` (a model's set-up, called by tests too)."""
+    import jax  # here, as in `provenance`: --help and bad flags answer without loading JAX
+
+    return jax.random.fold_in(jax.random.key(seed), zlib.crc32(stream.encode()) & 0x7FFFFFFF)
+
+
+def start(
+    experiment: str,
+    config: Any,
+    flags: RunFlags,
+    argv: Sequence[str] | None = None,
+    *,
+    primary: bool = True,
+) -> Run:
+    """Prepare the work directory (`prepare_workdir`) and start the clocks.
+
+    In a multi-process run every process calls this with the same flags and one shared work
+    directory; only the one with `primary=True` checks and prepares it (the others would find
+    it occupied by the first).
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     suffix = "-quick" if flags.quick else ""
     workdir = flags.workdir or Path("runs") / f"{experiment}{suffix}"
     try:
-        workdir = prepare_workdir(workdir, resume=flags.resume, overwrite=flags.overwrite)
+        if primary:
+            workdir = prepare_workdir(workdir, resume=flags.resume, overwrite=flags.overwrite)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -18,7 +18,7 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import vae_mnist
+from experiments import vae_commands, vae_mnist
 from reparam.train import distributed
 from tests import child
 
@@ -216,8 +216,8 @@ def test_unsplittable_sizes_are_clear_errors():
 def test_command_line_flags_choose_the_mesh():
     # The flags end to end (flags -> config -> mesh -> fit) run in tests/test_multiprocess.py.
     def config(top: list[str], flags: list[str]) -> vae_mnist.Config:
-        args = vae_mnist._parser().parse_args([*top, "train", "--workdir", "w", *flags])
-        return vae_mnist._config_from_args(args)
+        argv = [*top, "train", "--workdir", "w", *flags]
+        return vae_commands.parse(vae_mnist.EXPERIMENT, argv)[1].config
 
     assert config([], []).mesh == "none"
     four = config([], ["--devices", "4"])

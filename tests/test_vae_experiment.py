@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from experiments import vae_mnist
+from experiments import vae_commands, vae_mnist
 from reparam import train
+from reparam.train.nll import paired_nll
 
 # One worker runs this module, so its module-scoped fixture (a training run) runs once
 # under `pytest -n 2 --dist loadgroup` instead of once per worker.
@@ -43,6 +44,11 @@ def test_quick_train_writes_metrics_checkpoint_plots(quick_run):
         assert (workdir / name).read_bytes()[:4] == b"\x89PNG"
     results = json.loads((workdir / "results.json").read_text())
     assert results["status"] == "completed" and results["nll_samples"] == config.eval_samples
+    # record.json: the command, the config and the measured machine, through runner.Run.finish.
+    record = json.loads((workdir / "record.json").read_text())
+    assert record["command"].startswith("python -m experiments.vae_mnist train --quick")
+    assert record["config"]["epochs"] == config.epochs and record["provenance"]["cpu_count"] > 0
+    assert record["results"]["nll"] == results["nll"] and "log_px" not in record["results"]
     assert len(results["kl_per_dim"]) == config.latent
     assert 0 <= results["active_units"] <= config.latent
     # The importance-sampled bound (K=500) is tighter than the ELBO: NLL < −ELBO.
@@ -68,7 +74,9 @@ def test_evaluate_command_prints_nll_last(quick_run, capsys):
 
 def test_evaluate_errors_are_clear(tmp_path, capsys):
     assert vae_mnist.main(["evaluate", "--checkpoint", str(tmp_path / "none")]) == 2
-    assert f"{tmp_path / 'none'} does not exist" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"--checkpoint must be an existing path, got '{tmp_path / 'none'}'" in err
+    assert len(err.strip().splitlines()) == 1
     (tmp_path / "checkpoints").mkdir()
     assert vae_mnist.main(["evaluate", "--checkpoint", str(tmp_path)]) == 2
     assert "no checkpoint found in" in capsys.readouterr().err
@@ -82,11 +90,17 @@ def test_train_with_missing_mnist_files_names_the_path(tmp_path, capsys):
 
 
 def test_config_choices():
-    args = vae_mnist._parser().parse_args(["train", "--workdir", "w", "--model", "iwae"])
-    config = vae_mnist._config_from_args(args)
-    assert (config.model, config.k, config.hidden, config.latent) == ("iwae", 5, (200, 200), 50)
-    assert config.epochs == train.paper_epochs() == 3280
-    with pytest.raises(ValueError, match="k=1"):
+    def config(*flags: str) -> vae_mnist.Config:
+        _, command = vae_commands.parse(vae_mnist.EXPERIMENT, ["train", "--workdir", "w", *flags])
+        return command.config
+
+    iwae = config("--model", "iwae")
+    assert (iwae.model, iwae.k, iwae.hidden, iwae.latent) == ("iwae", 5, (200, 200), 50)
+    assert iwae.epochs == train.paper_epochs() == 3280
+    assert config("--model", "iwae", "--k", "1").k == 1  # an explicit --k wins over the 5
+    quick = config("--quick", "--model", "iwae", "--k", "50", "--hidden", "32")
+    assert (quick.dataset, quick.k, quick.hidden, quick.epochs) == ("digits", 50, (32,), 30)
+    with pytest.raises(ValueError, match="--k must be 1 for --model vae, got 5"):
         vae_mnist.Config(model="vae", k=5).validate()
     model = vae_mnist.build_model(vae_mnist.Config(grad="stl"), 784, (28, 28))
     assert model.kl == "mc"  # STL drops the score term of a Monte-Carlo KL
@@ -123,7 +137,7 @@ def test_paired_differences_use_the_same_examples(quick_run, tmp_path, capsys):
     one_sample = tmp_path / "k1.json"
     args = ["evaluate", "--checkpoint", str(workdir), "--k", "1", "--json", str(one_sample)]
     assert vae_mnist.main(args) == 0
-    rows = vae_mnist.paired_nll([workdir, one_sample])  # K = 500 (results.json) vs K = 1
+    rows = paired_nll([workdir, one_sample])  # K = 500 (results.json) vs K = 1
     assert rows[0]["difference"] == 0 and rows[0]["difference_stderr"] == 0
     # The one-sample bound is looser on every example, and pairing makes that unmistakable: the
     # difference is many paired standard errors from 0, where each NLL's own ± is wider.
