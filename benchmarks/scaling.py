@@ -301,7 +301,7 @@ def memory_child(case: str) -> None:
     """Run one memory case in this (child) process and print its own peak RSS as JSON."""
     from reparam import nn as rnn
     from reparam import train
-    from reparam.train import evaluate
+    from reparam.models import evaluate
 
     # Random binary images: reading the MNIST text files alone peaks near 2 GB of RSS, which
     # would hide what is measured here.

@@ -30,9 +30,9 @@ from experiments.runner import require
 from reparam import nn as rnn
 from reparam import train
 from reparam.models import discrete_vae
+from reparam.models import evaluate as evaluation
 from reparam.train import data as data_lib
 from reparam.train import distributed
-from reparam.train import evaluate as evaluation
 from reparam.train.nll import nll_record
 from reparam.train.workdir import output_bias
 

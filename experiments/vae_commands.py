@@ -27,7 +27,8 @@ from experiments.runs import (
     check_paths,
     key,
 )
-from reparam.train import CheckpointError, distributed, evaluate, open_checkpoint
+from reparam.models import evaluate
+from reparam.train import CheckpointError, distributed, open_checkpoint
 from reparam.train.nll import paired_nll, paired_table
 from reparam.train.workdir import (
     config_from_record,

@@ -39,10 +39,10 @@ from experiments.runner import given, require
 from reparam import nn as rnn
 from reparam import train
 from reparam.families import normal
+from reparam.models import evaluate as evaluation
 from reparam.models import objectives
 from reparam.train import data as data_lib
 from reparam.train import distributed
-from reparam.train import evaluate as evaluation
 from reparam.train.nll import nll_record
 from reparam.train.workdir import output_bias
 

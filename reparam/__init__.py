@@ -41,7 +41,7 @@ _MOVED = {
     "reparam.discrete_vae": "reparam.models.discrete_vae",
     "reparam.bnn": "reparam.models.bnn",
     "reparam.data": "reparam.train.data",
-    "reparam.evaluate": "reparam.train.evaluate",
+    "reparam.evaluate": "reparam.models.evaluate",
     "reparam.distributed": "reparam.train.distributed",
     "reparam.bijectors": "reparam.vi.bijectors",
 }

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from reparam.train import evaluate
+from reparam.models import evaluate
 
 W = 1.5
 

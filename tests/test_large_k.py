@@ -15,8 +15,7 @@ import pytest
 
 from reparam import nn as rnn
 from reparam import train
-from reparam.models import objectives
-from reparam.train import evaluate
+from reparam.models import evaluate, objectives
 
 
 def _model(dim: int, hidden: int, latent: int) -> rnn.IWAE:

@@ -5,7 +5,7 @@ reparameterized (DReG, Tucker et al. 2018) IWAE gradients in reparam. `importanc
 takes any reparameterized draws and a log-weight function, so the Gaussian VAE objectives
 (`reparam.models.objectives`), VI over arbitrary posteriors (`reparam.vi`) and the diagonal-normal
 `iwae_surrogate` below all go through it; `log_mean_exp` is the bound itself, also what the
-importance-sampled log-likelihood evaluations (`reparam.train.evaluate`) combine.
+importance-sampled log-likelihood evaluations (`reparam.models.evaluate`) combine.
 """
 
 from __future__ import annotations

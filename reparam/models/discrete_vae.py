@@ -57,7 +57,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from reparam import checks, estimators
-from reparam.train import evaluate
+from reparam.models import evaluate
 
 Array = jax.Array
 LogLikelihood = Callable[[Array], Array]

@@ -17,7 +17,7 @@ def nll_record(
 ) -> dict[str, Any]:
     """The importance-sampled NLL of `data` (N, D) by `estimator(key, data, encode,
     log_likelihood, num_samples=, chunk_size=) -> log p(x) (N,)` (e.g.
-    `reparam.train.evaluate.importance_sampled_log_likelihood`): its mean and standard error over
+    `reparam.models.evaluate.importance_sampled_log_likelihood`): its mean and standard error over
     the examples, K, seconds, and the per-example log p(x) that `paired_nll` compares runs by."""
     tic = time.perf_counter()
     chunk = min(chunk, num_samples)
