@@ -169,7 +169,7 @@ CHUNK_ELEMENTS = 4_000_000  # repeats × K × batch × dim vmapped at once (boun
 
 def snr_problem(key: Array, config: Config, perturbation: float) -> tuple[Array, dict]:
     """A batch of data, and the optimum plus perturbation × one fixed noise direction."""
-    data_key, mu_key, noise_key = jax.random.split(key, 3)
+    mu_key, data_key, noise_key = jax.random.split(key, 3)
     d = config.snr_dim
     mu_true = jax.random.normal(mu_key, (d,))
     # x = z + noise with z ~ N(μ, I): marginally x ~ N(μ, 2I).
