@@ -169,6 +169,7 @@ def validate(config: Config) -> None:
         except ValueError:
             v = None
         ok = v is not None and v.family in vi.FAMILIES and v.gradient in vi.GRADIENTS
+        ok = ok and v.bound in vi.BOUNDS
         runner.require(ok, "--variants", "family/gradient[/bound-KN][/dirichlet-w]", label)
     for guide in config.numpyro_guides:
         runner.require(guide in PEERS, "--numpyro-guides", f"some of {sorted(PEERS)}", guide)

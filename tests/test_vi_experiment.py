@@ -136,3 +136,22 @@ def test_both_libraries_agree_with_nuts(quick):
             accuracy = fit[when]
             assert accuracy["max_mean_error_sd"] < 1.0, (fit["label"], when, accuracy)
             assert 0.5 < accuracy["sd_ratio_min"] <= accuracy["sd_ratio_max"] < 2.0, fit["label"]
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--models", "nope"],
+        ["--variants", "mean_field"],
+        ["--variants", "x/stl"],
+        ["--num-steps", "150"],
+    ],
+)
+def test_bad_flags_are_one_line_errors_naming_the_flag(flags, capsys):
+    from experiments import vi_models
+
+    with pytest.raises(SystemExit) as exit_info:
+        vi_models.main(flags)
+    error = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and error.startswith(f"error: {flags[0]} must be")
+    assert len(error.splitlines()) == 1

@@ -111,10 +111,10 @@ def measure(fit, label, model, config, reference, keys) -> tuple[dict, dict]:
     }
     converged, budget = runs[True][0][0], runs[False][0][0]
     quantities = {}
-    for name, outcome in (("at_convergence", converged), ("budget", budget)):
-        draws = outcome.sample(
-            jax.random.fold_in(draw_key, len(quantities)), config.posterior_draws
-        )
+    for name, outcome, key in zip(
+        ("at_convergence", "budget"), (converged, budget), jax.random.split(draw_key), strict=True
+    ):
+        draws = outcome.sample(key, config.posterior_draws)
         quantities[name] = model.quantities(jax.tree.map(np.asarray, draws))
     smoothed = np.asarray(budget.smoothed, np.float64)
     entry = {
