@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 WORKDIR ?= runs/demo
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench results clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ run: $(STAMP)
 # balance) while keeping each family's Monte-Carlo tests, which share compiled code, together.
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup tests
+
+# Every results markdown file that has a committed record, rendered from it (experiments/reports).
+results: $(STAMP)
+	$(BIN)/python -m experiments.reports
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

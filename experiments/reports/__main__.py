@@ -1,0 +1,5 @@
+import sys
+
+from experiments.reports import main
+
+sys.exit(main())
