@@ -188,7 +188,8 @@ def test_experiment_flags_choose_the_mesh():
         assert (parse(["--devices", "4"]).mesh, parse(["--devices", "4"]).devices) == ("data", 4)
         assert parse(["--mesh", "data"]).mesh == "data"
     # vi_models goes through experiments/runner.py: --mesh and --devices are plain fields.
-    vi_parse = lambda flags: vi_models.runner.cli(vi_models.Config, vi_models.Config.quick, flags)[0]
+    vi_parse = lambda flags: vi_models.runner.cli(vi_models.Config, vi_models.Config.quick,
+                                                  flags)[0]
     assert (vi_parse([]).mesh, vi_parse([]).devices) == ("none", None)
     assert (vi_parse(["--mesh", "data", "--devices", "4"]).devices) == 4
     vi_config = vi_parse(["--quick", "--num-samples", "4"])

@@ -191,7 +191,9 @@ def numpyro_fitter(model: Model, guide_name: str, config: Any, optimizer) -> Cal
     guide = getattr(autoguide, guide_name)(
         model.numpyro_model, init_loc_fn=init, init_scale=config.init_scale
     )
-    svi = infer.SVI(model.numpyro_model, guide, optax_to_numpyro(optimizer), infer.Trace_ELBO())
+    # As many ELBO draws per step as reparam.vi's peer variant (K = 1 unless --num-samples).
+    elbo = infer.Trace_ELBO(num_particles=getattr(config, "num_samples", None) or 1)
+    svi = infer.SVI(model.numpyro_model, guide, optax_to_numpyro(optimizer), elbo)
     window, num_windows = config.window, config.num_steps // config.window
     params_of = lambda state: svi.optim.get_params(state.optim_state)
 
