@@ -110,6 +110,10 @@ def test_both_libraries_are_measured_alike(quick):
         assert len(fit["smoothed"]) == record["config"]["num_steps"] // record["config"]["window"]
         for when in ("at_convergence", "budget"):
             assert set(fit[when]["per_quantity"]) == quantities
+    # NumPyro's per-call svi.init is part of its time to a fit, and reported as such.
+    numpyro = fits["numpyro/AutoNormal"]
+    assert 0 < numpyro["converge_setup_s"] < numpyro["converge_s"]
+    assert fits["mean_field/stl"]["converge_setup_s"] is None
 
 
 def test_both_libraries_stop_by_the_same_rule(quick):

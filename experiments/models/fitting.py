@@ -38,6 +38,7 @@ class Outcome(NamedTuple):
     steps: int
     converged_step: int | None
     status: str
+    setup_s: float | None = None  # NumPyro: the svi.init part of the call (tracing, init)
 
 
 def reparam_fitter(model: Model, variant: Any, config: Any, optimizer, mesh) -> Callable:
@@ -124,6 +125,9 @@ def measure(fit, label, model, config, reference, keys) -> tuple[dict, dict]:
         "budget_converged_step": budget.converged_step,
         "first_call_s": first_s,
         "converge_s": statistics.median(t for _, t in runs[True]),
+        "converge_setup_s": None
+        if converged.setup_s is None
+        else statistics.median(o.setup_s for o, _ in runs[True]),
         "budget_s": statistics.median(t for _, t in runs[False]),
         "at_convergence": compare(summarize(quantities["at_convergence"]), reference),
         "budget": compare(summarize(quantities["budget"]), reference),
@@ -231,13 +235,16 @@ def numpyro_fitter(model: Model, guide_name: str, config: Any, optimizer) -> Cal
         return jax.lax.while_loop(keep_going, window_body, outer)
 
     def fit(key: jax.Array, stop: bool) -> Outcome:
-        state = svi.init(key)
+        start = time.perf_counter()
+        state = jax.block_until_ready(svi.init(key))
+        setup_s = time.perf_counter() - start
         _, windows, _, _, converged, average, means, trace = loop(state, jnp.asarray(stop))
         params = svi.constrain_fn(average)
         sample = lambda k, n: guide.sample_posterior(k, params, sample_shape=(n,))
         steps, converged = int(windows) * window, int(converged)
         status = "converged" if converged >= 0 else "max_steps"
         trace, means = np.asarray(trace).ravel()[:steps], np.asarray(means)[: int(windows)]
-        return Outcome(sample, trace, means, steps, converged if converged >= 0 else None, status)
+        converged = converged if converged >= 0 else None
+        return Outcome(sample, trace, means, steps, converged, status, setup_s)
 
     return fit
