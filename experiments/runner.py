@@ -51,8 +51,8 @@ class UsageError(ValueError):
 class RunFlags:
     """Flags every experiment script takes."""
 
-    workdir: Path | None = None
-    """Where this run writes its files; default runs/<experiment>[-quick]."""
+    workdir: Annotated[Path | None, tyro.conf.arg(aliases=("--out",))] = None
+    """Where this run writes its files; default runs/<experiment>[-quick]. (--out: the same.)"""
     quick: bool = False
     """Start from the seconds-long preset (what the tests run); other flags override it."""
     resume: bool = False

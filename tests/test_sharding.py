@@ -62,7 +62,7 @@ for name, devices, shard in [("one", 1, False), ("four", 4, False), ("four_shard
 import dataclasses
 import optax
 from experiments import bnn, sac_pendulum, vi_models
-from experiments.models import all_models
+from experiments.models import all_models, fitting
 from reparam.train import distributed
 
 # Where the experiments split arrays: every `distributed.shard_batch` records the sharding XLA's
@@ -85,7 +85,7 @@ bnn_tiny = dataclasses.replace(bnn.Config.quick(), digits_hidden=(16,), digits_e
                                digits_batch=64)
 sac_tiny = dataclasses.replace(sac_pendulum.Config.quick(), total_steps=200, chunk_steps=200,
                                learning_starts=170, batch_size=16, hidden=(16,), eval_episodes=0)
-vi_tiny = dataclasses.replace(vi_models.QUICK, num_steps=40, window=20)
+vi_tiny = dataclasses.replace(vi_models.Config.quick(), num_steps=40, window=20)
 variant = vi_models.Variant("mean_field", "stl", num_samples=4, dirichlet_weights=True)
 for devices in (1, 4):
     mesh = distributed.make_mesh(devices)
@@ -98,8 +98,8 @@ for devices in (1, 4):
     # (REINFORCE's environments go through the same `shard_batch`: not run here, to save its
     # compilations.)
     current[0] = f"vi{devices}"
-    fit = vi_models.fit_variant(all_models()["gaussian_mixture"], variant, vi_tiny,
-                                optax.adam(1e-2), jax.random.key(0), False, mesh)
+    fit = fitting.reparam_fitter(all_models()["gaussian_mixture"], variant, vi_tiny,
+                                 optax.adam(1e-2), mesh)(jax.random.key(0), False)
     updates = slice(sac_tiny.learning_starts, None)
     out[f"experiments{devices}"] = {
         "bnn": [digits[k] for k in ("bayes_loss", "bayes_kl", "det_loss")],
@@ -189,15 +189,14 @@ def test_experiment_flags_choose_the_mesh():
         assert (parse([]).mesh, parse([]).devices) == ("none", None)
         assert (parse(["--mesh", "data", "--devices", "4"]).devices) == 4
         assert parse(["--mesh", "data"]).mesh == "data"
-    for module in (vi_models,):
-        parse = lambda flags, m=module: m._config_from_args(m._parser().parse_args(flags))
-        assert (parse([]).mesh, parse([]).devices) == ("none", None)
-        assert (parse(["--devices", "4"]).mesh, parse(["--devices", "4"]).devices) == ("data", 4)
-        assert parse(["--mesh", "data"]).mesh == "data"
-    vi_config = vi_models._config_from_args(
-        vi_models._parser().parse_args(["--quick", "--num-samples", "4"])
-    )
-    assert {v.num_samples for v in vi_config.mixture_extra} == {4}
+    # vi_models goes through experiments/runner.py: --mesh and --devices are plain fields.
+    vi_parse = lambda flags: vi_models.runner.cli(vi_models.Config, vi_models.Config.quick,
+                                                  flags)[0]
+    assert (vi_parse([]).mesh, vi_parse([]).devices) == ("none", None)
+    assert (vi_parse(["--mesh", "data", "--devices", "4"]).devices) == 4
+    vi_config = vi_parse(["--quick", "--num-samples", "4"])
+    assert {vi_models.Variant.parse(v, vi_config.num_samples).num_samples
+            for v in vi_config.variants} == {4}
     with pytest.raises(ValueError, match="`mesh` must be one of"):
         bnn.Config(mesh="model")
 
