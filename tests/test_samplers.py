@@ -196,21 +196,14 @@ def test_bad_concentrations_give_nan_or_limits_never_a_hang():
 @pytest.mark.parametrize("sampler", [log_gamma, best_fisher], ids=["gamma", "von_mises"])
 def test_same_key_same_bits_under_jit_and_vmap(sampler):
     """Repeated jitted calls agree bit for bit, and vmap over keys equals a loop over keys, for an
-    array large enough (10^4) to take the compacted-list path and small ones (the loop only)."""
+    array large enough (10^4) to take the compacted-list path and then the final while loop."""
     keys = jax.random.split(jax.random.key(106), 3)
     concentration = jnp.concatenate([jnp.full((5_000,), 0.5), jnp.full((5_000,), 4.0)])
     fn = jax.jit(sampler)
     batched = jax.jit(jax.vmap(sampler, (0, None)))
-    small = jax.jit(jax.vmap(sampler, (0, None)))
     with jax.debug_key_reuse(False):
         first = np.asarray(fn(keys[0], concentration))
         np.testing.assert_array_equal(first, np.asarray(fn(keys[0], concentration)))
         looped = np.stack([np.asarray(fn(k, concentration)) for k in keys])
         np.testing.assert_array_equal(np.asarray(batched(keys, concentration)), looped)
-        # 20 elements: the while loop alone. The same proposals are accepted, but XLA's CPU
-        # code for 20 lanes may round log1p/arcsin of a batched array 1 ulp apart from the
-        # unbatched one (seen in float64 at -O0, conftest.py), so: equal within 2 ulp.
-        tiny = concentration[::500]
-        looped_small = np.stack([np.asarray(jax.jit(sampler)(k, tiny)) for k in keys])
-        np.testing.assert_array_max_ulp(np.asarray(small(keys, tiny)), looped_small, maxulp=2)
     assert not np.array_equal(looped[0], looped[1])
