@@ -124,11 +124,14 @@ def test_float32_small_concentration_fixes_upstream_loggamma_gradient(a):
     log_z, upstream = (np.asarray(x) for x in _jax_loggamma_draws_and_grads(key, a32, n))
     ours_log_z, ours = draw_and_grads(lambda t: gamma.log_sample(key, t), (jnp.full((n,), a32),))
     ours_log_z, ours = np.asarray(ours_log_z), np.asarray(ours, np.float64)
-    # The same draws: two programs compiled apart (and XLA at -O0 in the tests, conftest.py) may
-    # round one op differently, which moved 1 of 64 draws by 1 ulp.
-    np.testing.assert_array_max_ulp(ours_log_z, log_z, maxulp=2)
+    # log_sample draws with its own sampler (reparam/_gamma_sampler.py), not jax's, so the two
+    # draws differ; each gradient is checked against the reference at its own draws. (The
+    # samplers' distributions are compared with scipy in tests/test_samplers.py.)
+    assert np.sum(ours_log_z < np.log(np.finfo(np.float32).tiny)) >= n // 4
+    np.testing.assert_allclose(
+        ours, log_gamma_grad_reference(np.float64(a32), ours_log_z), rtol=2e-5
+    )
     reference = log_gamma_grad_reference(np.float64(a32), log_z)
-    np.testing.assert_allclose(ours, reference, rtol=2e-5)
 
     # Below the smallest normal float32 (XLA's CPU flushes subnormals to 0), upstream evaluates
     # the gradient at z = tiny: one constant for all such draws, far off for the smaller ones.
@@ -469,7 +472,13 @@ def test_student_t_saturates_beyond_the_float_range(dtype, df):
     np.testing.assert_array_equal(grads[1], 1.0)
     np.testing.assert_array_equal(grads[0][saturated], 0.0)
     np.testing.assert_array_equal(grads[2][saturated], 0.0)
-    np.testing.assert_allclose(grads[2][~saturated], (z[~saturated] - 2.0) / 3.0, rtol=1e-5)
+    # (z − loc)/scale from z rounded to the dtype: allow z's rounding error, which dominates for
+    # draws close to loc (one of the new sampler's float32 draws: z − loc ≈ 3e-3).
+    ordinary = z[~saturated].astype(np.float64)
+    expected = (ordinary - 2.0) / 3.0
+    rounding = np.spacing(np.abs(z[~saturated])).astype(np.float64) / 3.0
+    error = np.abs(grads[2][~saturated] - expected)
+    assert np.all(error <= 1e-5 * np.abs(expected) + rounding), np.max(error / rounding)
 
 
 def test_student_t_moments_follow_scipy_where_undefined():

@@ -45,10 +45,10 @@ import math
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.scipy.special import i0e, i1e, ndtr
 
 from reparam import checks
+from reparam._von_mises_sampler import best_fisher
 
 Array = jax.Array
 
@@ -133,63 +133,16 @@ def _log_density_centered(omega: Array, concentration: Array) -> Array:
 
 
 # ------------------------------------------------------------------ sampler (Best & Fisher, 1979)
-# jit: the loops below would otherwise be re-traced and re-compiled on every eager call.
+# jit: the loops of the sampler would otherwise be re-traced and re-compiled on every eager call.
 @jax.jit
 def _best_fisher(key: Array, concentration: Array) -> Array:
     """Centred angles ω ~ VM(0, κ) of κ's shape, by rejection; no gradient.
 
-    Best & Fisher's envelope is a wrapped Cauchy with parameter r = (1 + ρ²)/(2ρ),
-    ρ = (τ − √(2τ))/(2κ), τ = 1 + √(1 + 4κ²). Proposal: w = (1 + r c)/(r + c) with c = cos(πU₁),
-    y = κ (r − w); accept if y(2 − y) > U₂ or log(y/U₂) + 1 − y ≥ 0; then ω = ±arccos(w).
-    Every quantity is rewritten without cancellation (both κ → 0, where r ≈ 1/κ, and κ → ∞,
-    where r → 1 and w → 1):
-      ρ = 2κ / (τ + √(2τ)),   1 − ρ = (1 + 1/(√(1 + 4κ²) + 2κ) + √(2τ)) / (τ + √(2τ)),
-      r − 1 = (1 − ρ)² / (2ρ),   1 ∓ c = 2 sin²/cos²(πU₁/2),   r + c = (r − 1) + (1 + c),
-      1 − w = (r − 1)(1 − c)/(r + c),   y = κ (r − 1)(r + 1)/(r + c),
-      arccos(w) = 2 arcsin(√((1 − w)/2)).
-    The sign of ω is the sign of U₁ ∈ [−1, 1) (c is even in U₁), saving a third uniform.
-    All elements are redrawn each round and kept once accepted (acceptance ≥ 66% for every κ),
-    until all are accepted; non-positive or NaN κ (possible only under jit without
-    `checks.checked`) yields NaN instead of looping forever.
+    Best & Fisher's wrapped-Cauchy rejection sampler, vectorized for XLA: see
+    :func:`reparam._von_mises_sampler.best_fisher`. Non-positive or NaN κ (possible only under
+    jit without `checks.checked`) yields NaN instead of looping forever.
     """
-    dtype = concentration.dtype
-    finfo = np.finfo(dtype)
-    valid = (concentration > 0) & jnp.isfinite(concentration)
-    # Below √tiny, κ·(r − 1) and friends would under/overflow; VM(0, κ) is uniform there anyway.
-    kappa = jnp.where(valid, jnp.maximum(concentration, np.sqrt(finfo.tiny)), 1.0).astype(dtype)
-    root = jnp.hypot(jnp.ones_like(kappa), 2 * kappa)  # √(1 + 4κ²), overflow-free
-    tau = 1 + root
-    sqrt_2tau = jnp.sqrt(2 * tau)
-    rho = 2 * kappa / (tau + sqrt_2tau)
-    one_minus_rho = (1 + 1 / (root + 2 * kappa) + sqrt_2tau) / (tau + sqrt_2tau)
-    r_minus_1 = one_minus_rho**2 / (2 * rho)
-
-    def propose(key):
-        key_angle, key_accept = jax.random.split(key)
-        u1 = jax.random.uniform(key_angle, kappa.shape, dtype, minval=-1.0, maxval=1.0)
-        u2 = jax.random.uniform(key_accept, kappa.shape, dtype)
-        half = 0.5 * math.pi * u1
-        sin2, cos2 = jnp.sin(half) ** 2, jnp.cos(half) ** 2
-        r_plus_c = r_minus_1 + 2 * cos2
-        one_minus_w = r_minus_1 * 2 * sin2 / r_plus_c
-        y = kappa * r_minus_1 * ((r_minus_1 + 2) / r_plus_c)
-        accept = (y * (2 - y) > u2) | (jnp.log(y / u2) + 1 - y >= 0)
-        omega = jnp.sign(u1) * 2 * jnp.arcsin(jnp.minimum(jnp.sqrt(0.5 * one_minus_w), 1.0))
-        return omega, accept
-
-    def cond(state):
-        _, _, done = state
-        return ~jnp.all(done)
-
-    def body(state):
-        key, omega, done = state
-        key, key_round = jax.random.split(key)
-        candidate, accept = propose(key_round)
-        return key, jnp.where(done, omega, candidate), done | accept
-
-    start = (key, jnp.full(kappa.shape, jnp.nan, dtype), ~valid)
-    _, omega, _ = jax.lax.while_loop(cond, body, start)
-    return omega
+    return best_fisher(key, concentration)
 
 
 # ------------------------------------------------------------------ CDF of ω (Hill, 1977)
