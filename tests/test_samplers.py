@@ -1,5 +1,5 @@
-"""Statistical tests of the private samplers: reparam/_gamma_sampler.py (log-space gamma, used by
-gamma, beta, dirichlet, student_t) and reparam/_von_mises_sampler.py (Best–Fisher).
+"""Statistical tests of the private samplers: reparam/families/_gamma_sampler.py (log-space gamma, used by
+gamma, beta, dirichlet, student_t) and reparam/families/_von_mises_sampler.py (Best–Fisher).
 
 Distribution: KS against scipy at concentrations from 1e-3 to 1e6 (gamma, compared in log space:
 P(log G ≤ t) = P(α, e^t), with P(α, x) ≈ x^α/Γ(α + 1) where e^t underflows) and κ from 1e-3 to
@@ -20,8 +20,8 @@ import pytest
 from hypothesis import given, settings
 from scipy import special, stats
 
-from reparam._gamma_sampler import batched_rejection, log_gamma
-from reparam._von_mises_sampler import best_fisher
+from reparam.families._gamma_sampler import batched_rejection, log_gamma
+from reparam.families._von_mises_sampler import best_fisher
 
 Z = 5.0  # standard errors
 KS_P = 1e-4  # fixed keys: a deterministic test; a correct sampler fails it with probability 1e-4

@@ -190,13 +190,15 @@ def test_experiment_flags_choose_the_mesh():
         assert (parse(["--mesh", "data", "--devices", "4"]).devices) == 4
         assert parse(["--mesh", "data"]).mesh == "data"
     # vi_models goes through experiments/runner.py: --mesh and --devices are plain fields.
-    vi_parse = lambda flags: vi_models.runner.cli(vi_models.Config, vi_models.Config.quick,
-                                                  flags)[0]
+    vi_parse = lambda flags: vi_models.runner.cli(vi_models.Config, vi_models.Config.quick, flags)[
+        0
+    ]
     assert (vi_parse([]).mesh, vi_parse([]).devices) == ("none", None)
     assert (vi_parse(["--mesh", "data", "--devices", "4"]).devices) == 4
     vi_config = vi_parse(["--quick", "--num-samples", "4"])
-    assert {vi_models.Variant.parse(v, vi_config.num_samples).num_samples
-            for v in vi_config.variants} == {4}
+    assert {
+        vi_models.Variant.parse(v, vi_config.num_samples).num_samples for v in vi_config.variants
+    } == {4}
     with pytest.raises(ValueError, match="`mesh` must be one of"):
         bnn.Config(mesh="model")
 

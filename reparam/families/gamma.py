@@ -30,7 +30,7 @@ import numpy as np
 from jax.scipy.special import digamma, gammainc, gammaln, xlogy
 
 from reparam import checks
-from reparam._gamma_sampler import log_gamma
+from reparam.families._gamma_sampler import log_gamma
 
 Array = jax.Array
 
@@ -71,7 +71,7 @@ def _implicit_log_gamma_jvp(primals, tangents):
 def _log_gamma(key: Array, concentration: Array, shape: tuple[int, ...]) -> Array:
     """Unchecked core of :func:`log_sample`: log G of `shape`, concentration broadcast to it."""
     concentration = jnp.broadcast_to(concentration, shape)
-    # Our own XLA-friendly sampler (reparam/_gamma_sampler.py): jax.random.loggamma runs a
+    # Our own XLA-friendly sampler (reparam/families/_gamma_sampler.py): jax.random.loggamma runs a
     # sequential per-element loop on CPU. stop_gradient: the draw carries no gradient of its own;
     # the implicit JVP below supplies it.
     log_z = log_gamma(key, jax.lax.stop_gradient(concentration))

@@ -1,7 +1,7 @@
 """Log-space Gamma(α, 1) draws written for XLA: one vectorized proposal round, then compaction.
 
 Private: :func:`reparam.gamma.log_sample` (and through it beta, dirichlet and student_t) calls
-:func:`log_gamma`; :mod:`reparam._von_mises_sampler` reuses :func:`batched_rejection`. No
+:func:`log_gamma`; :mod:`reparam.families._von_mises_sampler` reuses :func:`batched_rejection`. No
 gradients here: the families attach their implicit-reparameterization JVPs to the drawn values.
 
 Why not `jax.random.gamma`/`loggamma`: on CPU they run one scalar `while_loop` per element
