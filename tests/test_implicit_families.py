@@ -124,7 +124,7 @@ def test_float32_small_concentration_fixes_upstream_loggamma_gradient(a):
     log_z, upstream = (np.asarray(x) for x in _jax_loggamma_draws_and_grads(key, a32, n))
     ours_log_z, ours = draw_and_grads(lambda t: gamma.log_sample(key, t), (jnp.full((n,), a32),))
     ours_log_z, ours = np.asarray(ours_log_z), np.asarray(ours, np.float64)
-    # log_sample draws with its own sampler (reparam/families/_gamma_sampler.py), not jax's, so the two
+    # log_sample draws with its own sampler (families/_gamma_sampler.py), not jax's, so the two
     # draws differ; each gradient is checked against the reference at its own draws. (The
     # samplers' distributions are compared with scipy in tests/test_samplers.py.)
     assert np.sum(ours_log_z < np.log(np.finfo(np.float32).tiny)) >= n // 4

@@ -1,4 +1,4 @@
-"""Statistical tests of the private samplers: reparam/families/_gamma_sampler.py (log-space gamma, used by
+"""Statistical tests of the private samplers: families/_gamma_sampler.py (log-space gamma, used by
 gamma, beta, dirichlet, student_t) and reparam/families/_von_mises_sampler.py (Best–Fisher).
 
 Distribution: KS against scipy at concentrations from 1e-3 to 1e6 (gamma, compared in log space:

@@ -9,7 +9,7 @@ rewritten without cancellation for κ → 0 and κ → ∞ (below). TFP, like th
 repeats whole-array rounds while any element is rejected: with 10^6 elements and the acceptance
 rate ≈ 0.66-0.75 of κ ≳ 1 that is ~12 full rounds of random numbers where ~1.5 suffice. Here
 the rounds after the first propose only for the elements still rejected, compacted into
-fixed-size lists (:func:`reparam.families._gamma_sampler.batched_rejection`), so ~1/(acceptance rate)
+fixed-size lists (`_gamma_sampler.batched_rejection`), so ~1/(acceptance rate)
 proposals per element are drawn.
 """
 

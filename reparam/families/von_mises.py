@@ -139,7 +139,7 @@ def _best_fisher(key: Array, concentration: Array) -> Array:
     """Centred angles ω ~ VM(0, κ) of κ's shape, by rejection; no gradient.
 
     Best & Fisher's wrapped-Cauchy rejection sampler, vectorized for XLA: see
-    :func:`reparam.families._von_mises_sampler.best_fisher`. Non-positive or NaN κ (possible only under
+    `_von_mises_sampler.best_fisher`. Non-positive or NaN κ (possible only under
     jit without `checks.checked`) yields NaN instead of looping forever.
     """
     return best_fisher(key, concentration)
