@@ -25,8 +25,10 @@ run: $(STAMP)
 # -n 2: one pytest worker per core of the reference 2-core machine; --dist loadgroup balances
 # single tests (tests/test_families.py alone is a third of the suite, so whole files would not
 # balance) while keeping each family's Monte-Carlo tests, which share compiled code, together.
+# --no-loadscope-reorder: hand out work in collection order, which tests/conftest.py sorts
+# longest units first (xdist would sort groups by their number of tests).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup tests
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder tests
 
 # Every results markdown file that has a committed record, rendered from it (experiments/reports).
 results: $(STAMP)

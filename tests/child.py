@@ -4,7 +4,9 @@ fresh jax (fake device counts, several processes, SIGKILL).
 A child gets the test session's environment (tests/conftest.py puts XLA's LLVM backend at -O0
 there: these short runs are mostly compilation, which -O0 makes cheaper, and the HLO is the
 same) on the CPU backend, with matplotlib's Agg backend and without the session's float64
-switch: experiments run in float32, as users run them.
+switch: experiments run in float32, as users run them. `optimized=True` drops the -O0 flag: the
+checks that must hold for programs as users compile them (a family's sample == transform(noise)
+bit for bit, one end-to-end training run) run at XLA's default optimization level.
 """
 
 from __future__ import annotations
@@ -17,21 +19,33 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def env(**extra: str) -> dict[str, str]:
-    """The child's environment; `XLA_FLAGS` in `extra` is added to the session's flags."""
+# Set by tests/conftest.py for the session and, unless `optimized`, inherited by children.
+UNOPTIMIZED_FLAG = "--xla_backend_optimization_level=0"
+
+
+def env(optimized: bool = False, **extra: str) -> dict[str, str]:
+    """The child's environment; `XLA_FLAGS` in `extra` is added to the session's flags.
+
+    optimized: compile at XLA's default optimization level (drop the session's -O0 flag).
+    """
     base = {**os.environ, "JAX_PLATFORMS": "cpu", "MPLBACKEND": "Agg"}
     base.pop("JAX_ENABLE_X64", None)
+    if optimized:
+        flags = [f for f in base.get("XLA_FLAGS", "").split() if f != UNOPTIMIZED_FLAG]
+        base["XLA_FLAGS"] = " ".join(flags)
     if "XLA_FLAGS" in extra:
         extra["XLA_FLAGS"] = f"{base.get('XLA_FLAGS', '')} {extra['XLA_FLAGS']}".strip()
     return {**base, **extra}
 
 
-def run(args: list[str], timeout: float = 600, **extra_env: str) -> subprocess.CompletedProcess:
+def run(
+    args: list[str], timeout: float = 600, optimized: bool = False, **extra_env: str
+) -> subprocess.CompletedProcess:
     """Run `python ARGS` in the repository root; assert that it exits 0 (stderr's tail if not)."""
     completed = subprocess.run(
         [sys.executable, *args],
         cwd=ROOT,
-        env=env(**extra_env),
+        env=env(optimized, **extra_env),
         capture_output=True,
         text=True,
         timeout=timeout,

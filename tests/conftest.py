@@ -1,13 +1,15 @@
-"""Tests run in float64 (docs/DESIGN.md) with key-reuse checking on; float32 is tested explicitly."""
+"""Tests run in float64 (docs/DESIGN.md) with key-reuse checking on; float32 is tested apart."""
 
 import os
 
+from tests import child
+
 # Most of the suite's time is XLA compiling many small programs, not running them. LLVM at -O0
 # compiles them faster (test_families.py's beta/dirichlet/kumaraswamy cases: 84 -> 61 CPU-s)
-# from the same HLO. Set before jax starts its backend; child processes inherit it.
-os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
-).strip()
+# from the same HLO. Set before jax starts its backend; child processes inherit it, except
+# those started with `child.env(optimized=True)`: the family identities (sample ==
+# transform(noise) bit for bit) and one end-to-end training run are checked as users compile.
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + child.UNOPTIMIZED_FLAG).strip()
 
 import jax
 import pytest
@@ -24,3 +26,24 @@ settings.load_profile("reparam")
 @pytest.fixture
 def key():
     return jax.random.key(0)
+
+
+# `make test` runs `pytest -n 2 --dist loadgroup --no-loadscope-reorder`: work units (a test, or
+# all tests of one xdist_group) go to the two workers in collection order, each worker taking the
+# next when it is done. The longest units come first (child processes that train, then the
+# families' groups of tests/test_families.py), so that short tests fill in at the end and both
+# workers finish together; by default xdist orders groups by their number of tests, which says
+# little about their cost.
+LONG_MODULES = ("test_sharding.py", "test_multiprocess.py", "_experiment.py")
+LONG_GROUPS = ("identity", "family-")
+
+
+def _order(item: pytest.Item) -> int:
+    if item.path.name.endswith(LONG_MODULES):
+        return 0
+    group = item.get_closest_marker("xdist_group")
+    return 1 if group is not None and str(group.args[0]).startswith(LONG_GROUPS) else 2
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_order)  # stable: file order otherwise

@@ -8,6 +8,8 @@ jit/vmap/grad, dtypes, shapes and bad input.
 
 from __future__ import annotations
 
+import json
+
 import hypothesis.strategies as st
 import jax
 import jax.numpy as jnp
@@ -17,6 +19,7 @@ from hypothesis import given
 from jax.test_util import check_grads
 from scipy import stats
 
+from tests import child
 from tests.specs import TEST_FUNCTIONS, FamilySpec, all_specs
 
 SPECS = all_specs()
@@ -28,30 +31,94 @@ def params_for(spec: FamilySpec, dtype=np.float64) -> tuple[jax.Array, ...]:
     return tuple(jnp.asarray(p, dtype) for p in spec.params)
 
 
-def with_specs(predicate=lambda spec: True):
-    chosen = [spec for spec in SPECS if predicate(spec)]
-    return pytest.mark.parametrize("spec", chosen, ids=[spec.name for spec in chosen])
+# Eagerly drawn samples have this sample shape in every test that needs a few: each new shape
+# recompiles every primitive on the eager path (and the gamma-based samplers as a whole), one
+# shape reuses them across tests.
+DRAWS = (8,)
+
+
+def family_group(spec: FamilySpec) -> pytest.MarkDecorator:
+    """All tests of one family on one worker under `--dist loadgroup`: they share its compiled
+    code (eager primitives at its shapes, samplers, the Monte-Carlo gradients)."""
+    return pytest.mark.xdist_group(f"family-{spec.name}")
+
+
+def with_specs(predicate=lambda spec: True, grouped=True):
+    return pytest.mark.parametrize(
+        "spec",
+        [
+            pytest.param(spec, id=spec.name, marks=family_group(spec) if grouped else ())
+            for spec in SPECS
+            if predicate(spec)
+        ],
+    )
 
 
 # ---------------------------------------------------------------- layer 1: identity
-@with_specs(lambda spec: spec.has_noise)
-def test_sample_is_transform_of_noise_bit_for_bit(spec):
-    module, params = spec.module, params_for(spec)
+# Checked as users compile: the session's XLA runs at -O0 (tests/conftest.py), and an optimizing
+# compiler that fused or reassociated one path differently would break bit-equality only there.
+# One child process at XLA's default optimization level checks every family, eagerly and with
+# `sample` and `transform(noise(·))` each compiled by jax.jit, and reports mismatches per family.
+IDENTITY_CHILD = r"""
+import json
+import jax, numpy as np
+jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_debug_key_reuse", True)
+from tests.specs import all_specs
+
+def mismatch(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return f"{a.shape} {a.dtype} vs {b.shape} {b.dtype}"
+    bad = np.argwhere(~((a == b) | (np.isnan(a) & np.isnan(b))))
+    if bad.size:
+        i = tuple(bad[0])
+        return f"{len(bad)} of {a.size} differ, first at {i}: {a[i]!r} vs {b[i]!r}"
+    return None
+
+out = {}
+for spec in all_specs():
+    if not spec.has_noise:
+        continue
+    module, kwargs = spec.module, spec.sample_kwargs
+    params = tuple(np.asarray(p, np.float64) for p in spec.params)
+    shape = (4, *spec.batch_shape, *spec.noise_event)
     key = jax.random.key(1)
     with jax.debug_key_reuse(False):
-        z = module.sample(key, *params, sample_shape=(4,), **spec.sample_kwargs)
-        eps = module.noise(key, (4, *spec.batch_shape, *spec.noise_event), z.dtype)
-        z_again = module.transform(eps, *params, **spec.sample_kwargs)
-    np.testing.assert_array_equal(np.asarray(z), np.asarray(z_again))
+        z = module.sample(key, *params, sample_shape=(4,), **kwargs)
+        eps = module.noise(key, shape, z.dtype)
+        z_again = module.transform(eps, *params, **kwargs)
+        jit_z = jax.jit(lambda k, p: module.sample(k, *p, sample_shape=(4,), **kwargs))(key, params)
+        jit_z_again = jax.jit(
+            lambda k, p: module.transform(module.noise(k, shape, z.dtype), *p, **kwargs)
+        )(key, params)
+    out[spec.name] = {"eager": mismatch(z, z_again), "jit": mismatch(jit_z, jit_z_again)}
+print("RESULT " + json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def identities_at_default_optimization() -> dict:
+    completed = child.run(["-c", IDENTITY_CHILD], timeout=300, optimized=True)
+    line = next(line for line in completed.stdout.splitlines() if line.startswith("RESULT "))
+    return json.loads(line[len("RESULT ") :])
+
+
+@with_specs(lambda spec: spec.has_noise, grouped=False)
+@pytest.mark.xdist_group("identity")  # one worker: the child process runs once
+def test_sample_is_transform_of_noise_bit_for_bit(spec, identities_at_default_optimization):
+    result = identities_at_default_optimization[spec.name]
+    assert result["eager"] is None, f"{spec.name}, eager: {result['eager']}"
+    assert result["jit"] is None, f"{spec.name}, jitted: {result['jit']}"
 
 
 @with_specs()
 def test_same_key_same_bits_other_key_other_bits(spec):
     module, params = spec.module, params_for(spec)
     with jax.debug_key_reuse(False):
-        a = module.sample(jax.random.key(3), *params, sample_shape=(5,), **spec.sample_kwargs)
-        b = module.sample(jax.random.key(3), *params, sample_shape=(5,), **spec.sample_kwargs)
-    c = module.sample(jax.random.key(4), *params, sample_shape=(5,), **spec.sample_kwargs)
+        a = module.sample(jax.random.key(3), *params, sample_shape=DRAWS, **spec.sample_kwargs)
+        b = module.sample(jax.random.key(3), *params, sample_shape=DRAWS, **spec.sample_kwargs)
+    c = module.sample(jax.random.key(4), *params, sample_shape=DRAWS, **spec.sample_kwargs)
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert not np.array_equal(np.asarray(a), np.asarray(c))
 
@@ -69,8 +136,10 @@ def test_check_grads_transform(spec):
             full[i] = p
         return module.transform(eps, *full, **spec.sample_kwargs)
 
+    # Jitted: check_grads' jvp/vjp/finite differences of it compile a few whole programs, which
+    # costs less than dispatching (and compiling) every primitive of every pass eagerly.
     check_grads(
-        transform_of,
+        jax.jit(transform_of),
         tuple(params[i] for i in diff),
         order=2,
         modes=("fwd", "rev"),
@@ -84,7 +153,7 @@ def test_check_grads_transform(spec):
 def test_check_grads_log_prob(spec):
     module, params = spec.module, params_for(spec)
     with jax.debug_key_reuse(False):
-        x = module.sample(jax.random.key(5), *params, sample_shape=(3,))
+        x = module.sample(jax.random.key(5), *params, sample_shape=DRAWS)
     diff = spec.diff_indices
 
     def log_prob_of(*diff_params):
@@ -94,7 +163,7 @@ def test_check_grads_log_prob(spec):
         return module.log_prob(x, *full)
 
     check_grads(
-        log_prob_of,
+        jax.jit(log_prob_of),  # jitted: see test_check_grads_transform
         tuple(params[i] for i in diff),
         order=2,
         modes=("fwd", "rev"),
@@ -118,9 +187,8 @@ def _mc_cases():
                         i,
                         f,
                         id=f"{spec.name}-{spec.module.PARAMS[i]}-{f}",
-                        # one worker per family under `--dist loadgroup`, so the compiled
-                        # per-sample gradients are shared by that family's tests
-                        marks=pytest.mark.xdist_group(f"mc-{spec.name}"),
+                        # one worker per family: the compiled gradients are shared
+                        marks=family_group(spec),
                     )
                 )
     return cases
@@ -132,37 +200,43 @@ def _expectation(spec: FamilySpec, f, params) -> float:
     return spec.scipy_dist(*params).expect(f, epsabs=1e-13, epsrel=1e-12, limit=500)
 
 
-_GRADIENTS: dict[tuple[str, int], dict[str, np.ndarray]] = {}
+_GRADIENTS: dict[str, dict[str, dict[int, np.ndarray]]] = {}
 
 
 def _per_sample_gradients(spec: FamilySpec, index: int, f_name: str) -> np.ndarray:
-    """Per-sample ∂f(z_n)/∂θ_index for n < N: θ_index is broadcast to (N,) so z_n sees θ_n.
+    """Per-sample ∂f(z_n)/∂θ_index for n < N: every θ_i is broadcast to (N,) so z_n sees θ_{i,n}.
 
-    One compiled program per (family, parameter) serves every test function (compilation is
-    most of the cost), cached for the other f's of the same parameter.
+    One compiled program per family serves every parameter and every test function (compilation
+    is most of the cost): one draw, one pullback per f to all parameters at once; the results
+    are cached for the family's other tests (one worker per family: `family_group`). The
+    draws are the same as with only θ_index broadcast: the sample's shape is (N,) either way.
     """
-    cache_key = (spec.name, index)
-    if cache_key not in _GRADIENTS:
-        params = [jnp.asarray(p, jnp.float64) for p in spec.grad_params]
+    if spec.name not in _GRADIENTS:
+        params = tuple(jnp.full((spec.mc_samples,), p, jnp.float64) for p in spec.grad_params)
+        diff = spec.diff_indices
 
         @jax.jit
-        def grads(theta_vector):
-            def draw(theta):
+        def grads(params):
+            def draw(*diff_params):
                 full = list(params)
-                full[index] = theta
+                for i, p in zip(diff, diff_params, strict=True):
+                    full[i] = p
                 return spec.module.sample(jax.random.key(7), *full, **spec.sample_kwargs)
 
-            z, pullback = jax.vjp(draw, theta_vector)
-            # ∂f(z_n)/∂θ_n = f'(z_n)·∂z_n/∂θ_n: one pullback per f through the same sample.
+            z, pullback = jax.vjp(draw, *(params[i] for i in diff))
+            # ∂f(z_n)/∂θ_{i,n} = f'(z_n)·∂z_n/∂θ_{i,n}: one pullback per f through the same sample.
             return {
-                name: pullback(jax.grad(lambda z: jnp.sum(TEST_FUNCTIONS[name](z)))(z))[0]
+                name: pullback(jax.grad(lambda z: jnp.sum(TEST_FUNCTIONS[name](z)))(z))
                 for name in spec.functions
             }
 
         with jax.debug_key_reuse(False):
-            result = grads(jnp.full((spec.mc_samples,), params[index]))
-        _GRADIENTS[cache_key] = {name: np.asarray(g) for name, g in result.items()}
-    return _GRADIENTS[cache_key][f_name]
+            result = grads(params)
+        _GRADIENTS[spec.name] = {
+            name: dict(zip(diff, (np.asarray(g) for g in per_param), strict=True))
+            for name, per_param in result.items()
+        }
+    return _GRADIENTS[spec.name][f_name][index]
 
 
 @pytest.mark.parametrize(("spec", "index", "f_name"), _mc_cases())
@@ -188,7 +262,7 @@ def test_monte_carlo_gradient_matches_quadrature(spec, index, f_name):
 def test_log_prob_matches_scipy(spec):
     params = params_for(spec)
     with jax.debug_key_reuse(False):
-        x = np.asarray(spec.module.sample(jax.random.key(8), *params, sample_shape=(7,)))
+        x = np.asarray(spec.module.sample(jax.random.key(8), *params, sample_shape=DRAWS))
     reference = spec.scipy_dist(*spec.params).logpdf(x)
     np.testing.assert_allclose(
         np.asarray(spec.module.log_prob(x, *params)), reference, rtol=1e-9, atol=1e-9
@@ -223,24 +297,52 @@ def test_samples_follow_the_cdf(spec):
         assert p_value > 1e-4, f"KS p={p_value:.2g} at {element_params}"
 
 
+_IMPLICIT: dict[str, tuple[np.ndarray, dict[int, np.ndarray]]] = {}
+
+
+def _draws_and_implicit_gradients(spec: FamilySpec) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """z (64 draws at grad_params) and per-sample dz/dθ_i for every i in `implicit`: one compiled
+    program per family, every parameter broadcast to (64,) (the same draws as broadcasting one)."""
+    if spec.name not in _IMPLICIT:
+        params = tuple(jnp.full((64,), p, jnp.float64) for p in spec.grad_params)
+
+        @jax.jit
+        def draw_and_grads(params):
+            def draw(*implicit_params):
+                full = list(params)
+                for i, p in zip(spec.implicit, implicit_params, strict=True):
+                    full[i] = p
+                return spec.module.sample(jax.random.key(10), *full)
+
+            z, pullback = jax.vjp(draw, *(params[i] for i in spec.implicit))
+            return z, pullback(jnp.ones_like(z))
+
+        with jax.debug_key_reuse(False):
+            z, grads = draw_and_grads(params)
+        _IMPLICIT[spec.name] = (
+            np.asarray(z),
+            dict(zip(spec.implicit, (np.asarray(g) for g in grads), strict=True)),
+        )
+    return _IMPLICIT[spec.name]
+
+
 @pytest.mark.parametrize(
     ("spec", "index"),
-    [pytest.param(s, i, id=f"{s.name}-{s.module.PARAMS[i]}") for s in SPECS for i in s.implicit],
+    [
+        pytest.param(
+            s,
+            i,
+            id=f"{s.name}-{s.module.PARAMS[i]}",
+            marks=family_group(s),
+        )
+        for s in SPECS
+        for i in s.implicit
+    ],
 )
 def test_implicit_gradient_matches_cdf_finite_differences(spec, index):
     """dz/dθ = −(∂F/∂θ)/p(z), with ∂F/∂θ by central differences of scipy's CDF."""
-    params = [jnp.asarray(p, jnp.float64) for p in spec.grad_params]
-    n = 64
-
-    def draw(theta_vector):
-        full = list(params)
-        full[index] = theta_vector
-        return spec.module.sample(jax.random.key(10), *full)
-
-    theta = jnp.full((n,), params[index])
-    with jax.debug_key_reuse(False):
-        z = np.asarray(draw(theta))
-        dz = np.asarray(jax.grad(lambda t: jnp.sum(draw(t)))(theta))
+    z, grads = _draws_and_implicit_gradients(spec)
+    dz = grads[index]
     step = 1e-6 * max(1.0, abs(spec.grad_params[index]))
     up, down = list(spec.grad_params), list(spec.grad_params)
     up[index] += step
@@ -313,10 +415,10 @@ def test_dtypes_and_shapes(spec, dtype):
 @with_specs()
 def test_jit_vmap_grad(spec):
     module, params = spec.module, params_for(spec)
-    jitted = jax.jit(lambda k, p: module.sample(k, *p, sample_shape=(3,), **spec.sample_kwargs))
+    jitted = jax.jit(lambda k, p: module.sample(k, *p, sample_shape=DRAWS, **spec.sample_kwargs))
     with jax.debug_key_reuse(False):
         key = jax.random.key(13)
-        eager = module.sample(key, *params, sample_shape=(3,), **spec.sample_kwargs)
+        eager = module.sample(key, *params, sample_shape=DRAWS, **spec.sample_kwargs)
         np.testing.assert_allclose(np.asarray(jitted(key, params)), np.asarray(eager), rtol=1e-12)
     keys = jax.random.split(jax.random.key(14), 4)
     batched = jax.vmap(lambda k: module.sample(k, *params, **spec.sample_kwargs))(keys)
@@ -348,7 +450,7 @@ def test_non_key_is_a_type_error_naming_key(spec, not_a_key):
 @pytest.mark.parametrize(
     ("spec", "bad", "name"),
     [
-        pytest.param(s, bad, name, id=f"{s.name}-{name}-{j}")
+        pytest.param(s, bad, name, id=f"{s.name}-{name}-{j}", marks=family_group(s))
         for s in SPECS
         for j, (bad, name) in enumerate(s.bad_params)
     ],

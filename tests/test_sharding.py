@@ -5,6 +5,8 @@ the test process has imported it long ago: the runs happen in one child process 
 paid once), which trains the quick VAE on a mesh of 1 device, of 4, and of 4 with sharded
 parameters, then the training loops of the other experiments (BNN, SAC / REINFORCE, black-box
 VI) on tiny configs on 1 and on 4 devices, and prints what the test checks as one JSON line.
+The two halves are two child processes (two xdist groups), so that under `pytest -n 2` the two
+workers run them side by side instead of one worker running both in a row.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from experiments import vae_commands, vae_mnist
 from reparam.train import distributed
 from tests import child
 
-# One worker runs this module, so its module-scoped fixture (the child training runs) runs once
-# under `pytest -n 2 --dist loadgroup` instead of once per worker.
-pytestmark = pytest.mark.xdist_group("sharding")
+# The tests of each child run share one xdist group: one worker runs them, so the module-scoped
+# fixture (the child's training runs) runs once under `pytest -n 2 --dist loadgroup`.
+VAE_GROUP = pytest.mark.xdist_group("sharding-vae")
+EXPERIMENTS_GROUP = pytest.mark.xdist_group("sharding-experiments")
 
 ROOT = Path(__file__).resolve().parent.parent
 
-CHILD = r"""
+VAE_CHILD = r"""
 import json, sys
 from pathlib import Path
 import jax, numpy as np
@@ -58,12 +61,18 @@ for name, devices, shard in [("one", 1, False), ("four", 4, False), ("four_shard
         "all_gather": "all-gather" in hlo,
     }
 
-# ---- the other experiments' training loops, on 1 and on 4 devices
-import dataclasses
+print("RESULT " + json.dumps(out))
+"""
+
+EXPERIMENTS_CHILD = r"""
+import dataclasses, json
+import jax, numpy as np
 import optax
 from experiments import bnn, sac_pendulum, vi_models
 from experiments.models import all_models, fitting
 from reparam.train import distributed
+
+out = {"device_count": jax.device_count()}
 
 # Where the experiments split arrays: every `distributed.shard_batch` records the sharding XLA's
 # partitioner gave its output (reported while compiling) as (devices, fully replicated).
@@ -131,9 +140,19 @@ def _run_child(tmp_path: Path, code: str, devices: int = 4, timeout: float = 240
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict:
-    return _run_child(tmp_path_factory.mktemp("sharding"), CHILD)
+    """The quick VAE on meshes of 1, 4 and 4 devices with sharded parameters."""
+    return _run_child(tmp_path_factory.mktemp("sharding"), VAE_CHILD)
 
 
+@pytest.fixture(scope="module")
+def experiment_runs(tmp_path_factory) -> dict:
+    """The BNN, SAC and VI training loops on meshes of 1 and 4 devices."""
+    result = _run_child(tmp_path_factory.mktemp("sharding_experiments"), EXPERIMENTS_CHILD)
+    assert result["device_count"] == 4
+    return result
+
+
+@VAE_GROUP
 def test_one_and_four_devices_give_the_same_losses(runs):
     assert runs["device_count"] == 4
     one, four = runs["one"], runs["four"]
@@ -147,6 +166,7 @@ def test_one_and_four_devices_give_the_same_losses(runs):
     assert one["losses"][-1] < one["losses"][0]  # it trains
 
 
+@VAE_GROUP
 def test_four_devices_really_split_the_batch(runs):
     four = runs["four"]
     # Parameters replicated on all 4 devices; the gradients are summed across them by XLA.
@@ -154,6 +174,7 @@ def test_four_devices_really_split_the_batch(runs):
     assert four["all_reduce"] and not runs["one"]["all_reduce"]
 
 
+@VAE_GROUP
 def test_sharded_parameters_give_the_same_losses(runs):
     sharded = runs["four_sharded"]
     assert any("'data'" in spec for spec in sharded["specs"]), sharded["specs"]
@@ -161,9 +182,13 @@ def test_sharded_parameters_give_the_same_losses(runs):
     np.testing.assert_allclose(sharded["losses"], runs["one"]["losses"], rtol=2e-5)
 
 
+@EXPERIMENTS_GROUP
 @pytest.mark.parametrize("experiment", ["bnn", "sac", "vi"])
-def test_experiments_give_the_same_losses_on_one_and_four_devices(runs, experiment):
-    one, four = runs["experiments1"][experiment], runs["experiments4"][experiment]
+def test_experiments_give_the_same_losses_on_one_and_four_devices(experiment_runs, experiment):
+    one, four = (
+        experiment_runs["experiments1"][experiment],
+        experiment_runs["experiments4"][experiment],
+    )
     for a, b in zip(one, four, strict=True):
         assert len(a) == len(b) > 1
         # Same data, same noise; only float32 sums across devices reorder (SAC's actor loss
@@ -172,13 +197,14 @@ def test_experiments_give_the_same_losses_on_one_and_four_devices(runs, experime
         assert np.all(np.isfinite(a))
 
 
+@EXPERIMENTS_GROUP
 @pytest.mark.parametrize("experiment", ["bnn", "sac", "vi"])
-def test_experiments_really_split_their_batches(runs, experiment):
+def test_experiments_really_split_their_batches(experiment_runs, experiment):
     # On 4 devices every array the experiment shards (BNN: the digits minibatches;
     # SAC: the replay minibatches; VI: the K draws) is split over all
     # four, as compiled; the same code on a 1-device mesh keeps them whole.
-    assert runs["seen"][f"{experiment}4"] == [[4, False]]
-    assert runs["seen"][f"{experiment}1"] == [[1, True]]
+    assert experiment_runs["seen"][f"{experiment}4"] == [[4, False]]
+    assert experiment_runs["seen"][f"{experiment}1"] == [[1, True]]
 
 
 def test_experiment_flags_choose_the_mesh():
