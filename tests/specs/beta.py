@@ -12,7 +12,7 @@ SPECS = [
             concentration1, concentration0
         ),
         grad_params=(1.5, 0.6),
-        has_noise=False,  # no explicit inverse CDF: implicit gradients (see reparam/families/beta.py)
+        has_noise=False,  # no explicit inverse CDF: implicit gradients (families/beta.py)
         # No per-sample CDF test: z = G1/(G1 + G0) is a valid reparameterization whose per-sample
         # gradient is not −(∂F/∂θ)/p(z) of the beta CDF (it depends on G0 too); the gamma-level
         # identity and the Monte-Carlo layer cover it (tests/test_implicit_families.py).

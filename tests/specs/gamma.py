@@ -16,7 +16,7 @@ SPECS = [
         module=gamma,
         params=(np.array([0.5, 1.0, 4.0]), np.array([2.0, 0.5, 1.5])),
         scipy_dist=_scipy_gamma,
-        has_noise=False,  # no explicit inverse CDF: implicit gradients (see reparam/families/gamma.py)
+        has_noise=False,  # no explicit inverse CDF: implicit gradients (families/gamma.py)
         implicit=(0, 1),
         bad_params=(
             ((0.0, 1.0), "concentration"),

@@ -11,7 +11,7 @@ SPECS = [
         module=student_t,
         params=(np.array([3.0, 5.0, 30.0]), np.array([-1.0, 0.0, 2.5]), np.array([0.5, 1.0, 3.0])),
         scipy_dist=lambda df, loc, scale: stats.t(df, loc, scale),
-        has_noise=False,  # ε's law would depend on df: implicit in df (see reparam/families/student_t.py)
+        has_noise=False,  # ε's law depends on df: implicit in df (families/student_t.py)
         # loc and scale only: the df gradient goes through the gamma draw, so per sample it is
         # not the t CDF's −(∂F/∂df)/p(z); tests/test_implicit_families.py checks it at the
         # gamma level.
