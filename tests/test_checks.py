@@ -11,8 +11,11 @@ from reparam import checks, normal
 
 
 def test_key_accepts_typed_and_legacy_keys():
-    checks.key(jax.random.key(0), "f")
-    checks.key(jax.random.PRNGKey(0), "f")
+    typed, legacy = jax.random.key(0), jax.random.PRNGKey(0)
+    assert checks.key(typed, "f") is typed
+    assert checks.key(legacy, "f") is legacy
+    with pytest.raises(TypeError, match="single PRNG key"):
+        checks.key(jax.random.split(typed, 2), "f")
 
 
 @pytest.mark.parametrize(
