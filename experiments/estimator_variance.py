@@ -204,14 +204,14 @@ def run_snr_study(problem_key: Array, estimate_key: Array, config: Config) -> di
     results: dict[str, Any] = {"ks": config.snr_ks, "repeats": config.snr_repeats}
     results["perturbations"] = {}
     for perturbation in config.snr_perturbations:
-        x, params = snr_problem(problem_key, config, perturbation)
+        x, params = snr_problem(jax.random.clone(problem_key), config, perturbation)  # same keys
         point = results["perturbations"][str(perturbation)] = {g: {} for g in GRADIENTS}
         for k in config.snr_ks:
             surrogates = [snr_surrogate(g, k, x) for g in GRADIENTS]
             estimate = independent_gradients(surrogates)
             per_repeat = k * config.snr_batch * config.snr_dim * len(GRADIENTS)
             chunk = max(1, min(config.snr_repeats, CHUNK_ELEMENTS // per_repeat))
-            key = jax.random.fold_in(estimate_key, k)  # the stream's key for this K
+            key = jax.random.fold_in(jax.random.clone(estimate_key), k)  # this K's stream
             stats = diagnostics.statistics(
                 key, estimate, config.snr_repeats, params, batch_size=chunk
             )

@@ -59,7 +59,9 @@ def shortened(argv: list[str], tmp: pathlib.Path) -> list[str]:
     """`python -m experiments.X ...` arguments made cheap (see the module docstring)."""
     argv = [str(tmp / arg) if arg.startswith("runs/") else arg for arg in argv]
     argv = [arg for arg in argv if arg != "--quick"]  # given once below
-    if len(argv) == 1:  # an experiment without subcommands: its full run is the tests' job
+    if len(argv) == 1 or argv[1].startswith("-"):
+        # An experiment without subcommands: its full run is its own test's job; here its flags
+        # are parsed (an unknown or malformed one fails) and its help printed.
         return [*argv, "--help"]
     if argv[1] == "train":
         return [*argv, "--quick", "--epochs", "1", "--no-eval", "--no-progress"]

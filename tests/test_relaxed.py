@@ -326,9 +326,9 @@ def test_sample_and_log_prob_is_exact_at_low_temperature_in_float32():
 # ---------------------------------------------------------------- errors
 def test_categorical_shape_errors_name_the_argument():
     logits, temperature = categorical_spec.LOGITS, categorical_spec.TEMPERATURE
-    with pytest.raises(ValueError, match="`x` must have size 4"):
+    with pytest.raises(ValueError, match=r"`x` must have shape \(\.\.\., 4\)"):
         relaxed_categorical.log_prob(np.full((3, 3), 1 / 3), logits, temperature)
-    with pytest.raises(ValueError, match="`eps` must have size 4"):
+    with pytest.raises(ValueError, match=r"`eps` must have shape \(\.\.\., 4\)"):
         relaxed_categorical.transform(np.zeros((3, 5)), logits, temperature)
     with pytest.raises(ValueError, match="do not broadcast"):
         relaxed_categorical.sample(jax.random.key(0), logits, np.ones(2))
