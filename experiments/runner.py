@@ -86,7 +86,9 @@ def cli(
     argv = list(sys.argv[1:] if argv is None else argv)
     default = quick() if "--quick" in argv else config_type()
     command = command_type(config_type, default, doc=description)
-    parsed = tyro.cli(command, args=argv)
+    script = Path(sys.argv[0])  # usage line: the command a user types, not the file's path
+    prog = f"python -m experiments.{script.stem}" if script.parent.name == "experiments" else None
+    parsed = tyro.cli(command, args=argv, prog=prog)
     try:
         check_config(parsed.config)
         if validate is not None:

@@ -221,7 +221,9 @@ class Experiment:
 
     @property
     def name(self) -> str:
-        return self.module.__name__.rpartition(".")[2]
+        # __spec__.name: under `python -m experiments.vae_mnist` the module's __name__ is __main__.
+        spec = getattr(self.module, "__spec__", None)
+        return (spec.name if spec is not None else self.module.__name__).rpartition(".")[2]
 
     @property
     def description(self) -> str:
