@@ -29,13 +29,14 @@ PARAMETERS = {
     "gamma": ("concentration", "rate"),
     "dirichlet": ("concentration",),
     "von_mises": ("loc", "concentration"),
+    "von_mises_fisher": ("loc", "concentration"),
     "relaxed_categorical": ("logits", "temperature"),
     "relaxed_bernoulli": ("logits", "temperature"),
     "tanh_normal": ("loc", "scale"),
     "normal_mixture": ("logits", "locs", "scales"),
 }
 # No parameter-free ε: the sampler is a rejection/gamma sampler with implicit gradients.
-WITHOUT_NOISE = {"gamma", "beta", "dirichlet", "student_t", "von_mises"}
+WITHOUT_NOISE = {"gamma", "beta", "dirichlet", "student_t", "von_mises", "von_mises_fisher"}
 
 
 def test_families_listed_once():

@@ -30,6 +30,7 @@ from reparam.families import (
     tanh_normal,
     uniform,
     von_mises,
+    von_mises_fisher,
     weibull,
 )
 
@@ -51,6 +52,7 @@ FAMILIES = (
     "gamma",
     "dirichlet",
     "von_mises",
+    "von_mises_fisher",
     "relaxed_categorical",
     "relaxed_bernoulli",
     "tanh_normal",
@@ -81,5 +83,6 @@ __all__ = [
     "tanh_normal",
     "uniform",
     "von_mises",
+    "von_mises_fisher",
     "weibull",
 ]

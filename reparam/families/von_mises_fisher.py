@@ -5,9 +5,11 @@ Density p(x) = C_d(κ) exp(κ ⟨μ, x⟩) for unit x, with log C_d(κ) = (d/2 �
 
 Sampling (Wood, 1994): the component w = ⟨z, μ⟩ ∈ [−1, 1] has the 1-D marginal density
 p(w; κ) ∝ e^(κw) (1 − w²)^((d−3)/2) and is drawn by Wood's rejection sampler (Beta((d−1)/2,
-(d−1)/2) proposals); the direction orthogonal to μ is v, uniform on S^(d−2) (a normalized Gaussian),
-and z = H (w, √(1 − w²) v), with H the Householder reflection taking e₁ to μ. The sampler works
-with s = 1 − w (w ≈ 1 at large κ, where 1 − w would cancel) throughout.
+(d−1)/2) proposals from the house's gamma sampler; on S², d = 3, by the exact inverse CDF
+w = 1 + log(u + (1 − u) e^(−2κ))/κ instead, as TFP does); the direction orthogonal to μ is v,
+uniform on S^(d−2) (a normalized Gaussian), and z = H (w, √(1 − w²) v), with H the Householder
+reflection taking e₁ to μ. The sampler works with s = 1 − w (w ≈ 1 at large κ, where 1 − w would
+cancel) throughout.
 
 Gradients:
 
@@ -209,9 +211,27 @@ def _wood_test(d: int):
     return test
 
 
+def _inverse_cdf_s2(key: Array, concentration: Array) -> Array:
+    """s = 1 − w on S² (d = 3) by the exact inverse CDF, elementwise over a flat κ.
+
+    There w has density κ e^(κw)/(2 sinh κ), so s = −log(u + (1 − u) e^(−2κ))/κ for u ~ U[0, 1):
+    log1p((1 − u) expm1(−2κ)) below κ = 1/2 (no cancellation as κ → 0, where s → 2(1 − u)),
+    logaddexp(log u, log1p(−u) − 2κ) above (no rounding of 1 − u as u → 0). No rejection: exact,
+    and a fraction of Wood's cost in time and compiled code.
+    """
+    u = jax.random.uniform(key, concentration.shape, concentration.dtype)
+    small = concentration < 0.5
+    log_small = jnp.log1p((1 - u) * jnp.expm1(-2 * jnp.where(small, concentration, 0.0)))
+    log_large = jnp.logaddexp(jnp.log(u), jnp.log1p(-u) - 2 * concentration)
+    return jnp.clip(-jnp.where(small, log_small, log_large) / concentration, 0.0, 2.0)
+
+
 @functools.partial(jax.jit, static_argnums=2)
 def _wood(key: Array, concentration: Array, d: int) -> Array:
     """s = 1 − ⟨z, μ⟩ of vMF(μ, κ) on S^(d−1), elementwise over κ (any shape); no gradient.
+
+    Wood's rejection sampler for every d except d = 3, which has an exact inverse CDF
+    (`_inverse_cdf_s2`), as in TFP's VonMisesFisher.
 
     Non-positive, infinite or NaN κ (possible only under jit without `checks.checked`) yields NaN
     instead of looping forever. Wood's envelope parameters, without cancellation as κ → 0
@@ -226,6 +246,9 @@ def _wood(key: Array, concentration: Array, d: int) -> Array:
         return jnp.zeros(shape, dtype)
     valid = (raw > 0) & (raw < jnp.inf)
     kappa = jnp.where(valid, raw, 1.0)
+    if d == 3:
+        s = _inverse_cdf_s2(key, kappa)
+        return jnp.where(valid, s, jnp.nan).astype(dtype).reshape(shape)
     b = (d - 1) / (2 * kappa + jnp.hypot(2 * kappa, jnp.asarray(d - 1, compute)))
     one_minus_x0 = 2 * b / (1 + b)
     s = batched_rejection(
