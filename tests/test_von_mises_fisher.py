@@ -10,6 +10,7 @@ one per d for the full-sample checks; every reference is scipy quadrature or a c
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -18,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from scipy import integrate, special, stats
 
 from reparam import von_mises_fisher as vmf
@@ -125,7 +126,8 @@ def test_log_prob_and_entropy_match_scipy(d):
 
 
 # ------------------------------------------------------------------ the marginal w, a program per d
-def _w_draws(d: int, dtype=jnp.float64):
+@functools.cache  # one compiled program per d, shared by the tests below
+def _w_draws(d: int):
     """jit: (key, κ of shape (K,)) -> (s, ds/dκ), each (K, NUM_W), s = 1 − ⟨z, μ⟩."""
 
     @jax.jit
@@ -304,6 +306,8 @@ def test_extreme_concentrations_give_finite_draws_and_gradients(d):
     program is the one of the other w-tests (same shapes)."""
     draws = _w_draws(d)
 
+    @settings(max_examples=6)  # each example draws 4 × NUM_W: few examples, the ends explicit
+    @example([np.log(1e-4), np.log(1e5), np.log(1e-4), np.log(1e5)])
     @given(st.lists(st.floats(np.log(1e-4), np.log(1e5)), min_size=4, max_size=4))
     def check(log_kappas):
         s, ds = draws(jax.random.key(7), jnp.exp(jnp.asarray(log_kappas)))
@@ -328,3 +332,17 @@ def test_bad_input_names_the_argument():
         vmf.log_prob(np.ones((2, 4)) / 2, e1, 1.0)
     with pytest.raises(ValueError, match="do not broadcast"):
         vmf.sample(jax.random.key(0), np.tile(e1, (2, 1)), np.ones(3))
+
+
+def test_float32_draws_follow_the_cdf_with_float64_gradients():
+    """Wood's sampler and the implicit rule in float32 (d = 10): KS against the float64 CDF, and
+    ds/dκ equal to the float64 rule at the same draws (κ from 1e-2 to 1e4)."""
+    s, ds = _w_draws(10)(jax.random.key(300), jnp.asarray(KAPPAS, jnp.float32))
+    assert s.dtype == ds.dtype == jnp.float32
+    s64 = np.asarray(s, np.float64)
+    exact = jax.jit(vmf._ds_dconcentration, static_argnums=2)(
+        jnp.asarray(s64), jnp.asarray(KAPPAS)[:, None], 10
+    )
+    np.testing.assert_allclose(np.asarray(ds, np.float64), np.asarray(exact), rtol=2e-4)
+    for j, kappa in enumerate(KAPPAS):
+        assert stats.kstest(s64[j], lambda x, k=kappa: cdf_s(x, k, 10)).pvalue > 1e-3, kappa
