@@ -26,10 +26,11 @@ Gradients:
   dw/dκ = −sin θ · dθ/dκ. 1 − cos φ = 2 sin²(φ/2) and the exponent difference is formed as
   −2κ sin((φ−θ)/2) sin((φ+θ)/2), so nothing cancels at κ = 10⁴ in float32.
 
-Every integral over θ (the normalizer, m, the CDF, dθ/dκ) is one fixed-order Gauss–Legendre rule
-on an interval that follows the density: [0, θ_hi] with θ_hi = min(π, 1.6 (√d + 9)/√κ), beyond
-which g is below e^(−40) of its peak (g ≤ θ^(d−2) exp(−2κθ²/π²), a χ_(d−1) shape of scale
-π/(2√κ)). The same rule gives log I_ν(κ) for every ν > −1/2 through Poisson's integral
+Every integral over θ is a fixed-order Gauss–Legendre rule on an interval that follows the
+density: the normalizer and m (once per κ, 96 nodes) on [0, θ_hi] with θ_hi = min(π,
+1.6 (√d + 9)/√κ), beyond which g is below e^(−40) of its peak (g ≤ θ^(d−2) exp(−2κθ²/π²), a
+χ_(d−1) shape of scale π/(2√κ)); dθ/dκ (once per sample, 64 nodes) on [0, θ] or [θ, θ_hi].
+The first rule gives log I_ν(κ) for every ν > −1/2 through Poisson's integral
     I_ν(κ) = (κ/2)^ν / (√π Γ(ν + 1/2)) ∫₀^π e^(κ cos θ) sin^(2ν) θ dθ,
 so log C_d(κ) = −log |S^(d−2)| − κ − log ∫₀^π g(θ) dθ, with |S^(d−2)| = 2π^((d−1)/2)/Γ((d−1)/2).
 jax.scipy.special has i0e/i1e only; this is stable from κ → 0 (where the integral is a Beta
