@@ -28,6 +28,7 @@ from reparam.families import (
     relaxed_categorical,
     student_t,
     tanh_normal,
+    truncated_normal,
     uniform,
     von_mises,
     weibull,
@@ -55,6 +56,7 @@ FAMILIES = (
     "relaxed_bernoulli",
     "tanh_normal",
     "normal_mixture",
+    "truncated_normal",
 )
 
 __all__ = [
@@ -79,6 +81,7 @@ __all__ = [
     "relaxed_categorical",
     "student_t",
     "tanh_normal",
+    "truncated_normal",
     "uniform",
     "von_mises",
     "weibull",
