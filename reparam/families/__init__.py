@@ -24,6 +24,7 @@ from reparam.families import (
     multivariate_normal,
     normal,
     normal_mixture,
+    power_spherical,
     relaxed_bernoulli,
     relaxed_categorical,
     student_t,
@@ -57,6 +58,7 @@ FAMILIES = (
     "tanh_normal",
     "normal_mixture",
     "truncated_normal",
+    "power_spherical",
 )
 
 __all__ = [
@@ -77,6 +79,7 @@ __all__ = [
     "multivariate_normal",
     "normal",
     "normal_mixture",
+    "power_spherical",
     "relaxed_bernoulli",
     "relaxed_categorical",
     "student_t",
