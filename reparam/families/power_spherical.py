@@ -10,8 +10,10 @@ Sampling (the paper's Algorithm 1), with no rejection step:
 1. z ~ Beta(α, β) and t = 2z − 1 = z − (1 − z): the coordinate along e₁,
 2. v ~ Uniform(S^(d−2)), as a normalized standard normal in R^(d−1),
 3. y = (t, √(1 − t²) v), with √(1 − t²) = 2 √(z (1 − z)),
-4. x = H y with the Householder reflection H = I − 2uuᵀ, u = (e₁ − μ)/‖e₁ − μ‖, which maps e₁ to μ
-   (u = e_d, which fixes e₁, where μ = e₁ exactly).
+4. x = Q y with an orthogonal Q, Q e₁ = μ: the paper's Householder reflection I − 2uuᵀ,
+   u = (e₁ − μ)/‖e₁ − μ‖, where μ₁ < 0, and minus the reflection with u = (e₁ + μ)/‖e₁ + μ‖ where
+   μ₁ ≥ 0, so that u never divides by a vanishing norm (the paper's is singular at μ = e₁, whose
+   gradient in μ would be wrong there).
 
 The beta draw is `reparam.beta.log_sample` (log z and log(1 − z) of the same gammas), so t and
 √(1 − t²) are exact at both ends and carry the implicit reparameterization gradient in κ
@@ -37,7 +39,6 @@ import math
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.scipy.special import digamma, gammaln, xlog1py
 
 from reparam import checks
@@ -93,19 +94,19 @@ def _log_normalizer(concentration: Array, dimension: int) -> Array:
     )
 
 
-def _householder(y: Array, loc: Array) -> Array:
-    """H y with H = I − 2uuᵀ, u = (e₁ − μ)/‖e₁ − μ‖ (H e₁ = μ); u = e_d where μ = e₁."""
+def _rotate(y: Array, loc: Array) -> Array:
+    """An orthogonal map Q with Q e₁ = μ, applied to y: a Householder reflection, smooth in μ.
+
+    With s = 1 where μ₁ ≥ 0, else −1, and u = (e₁ + sμ)/‖e₁ + sμ‖: the reflection H = I − 2uuᵀ maps
+    e₁ to −sμ, so Q = −sH maps it to μ. The paper's u = (e₁ − μ)/‖e₁ − μ‖ (s = −1 everywhere) is
+    singular at μ = e₁, where its pathwise gradient in μ is wrong; here ‖e₁ + sμ‖² ≥ 2 always.
+    Both choices give the same distribution: y's law is invariant under rotations fixing e₁.
+    """
     d = loc.shape[-1]
-    e1 = jnp.zeros(d, loc.dtype).at[0].set(1.0)
-    direction = e1 - loc
-    squared_norm = jnp.sum(direction**2, axis=-1, keepdims=True)
-    degenerate = squared_norm < np.finfo(loc.dtype).tiny
-    # Any unit u ⊥ e₁ maps e₁ to itself; e_d also keeps NaN out of the unused branch's gradient.
-    e_last = jnp.zeros(d, loc.dtype).at[-1].set(1.0)
-    u = jnp.where(
-        degenerate, e_last, direction / jnp.sqrt(jnp.where(degenerate, 1.0, squared_norm))
-    )
-    return y - 2 * u * jnp.sum(u * y, axis=-1, keepdims=True)
+    sign = jnp.where(loc[..., :1] >= 0, 1.0, -1.0).astype(loc.dtype)
+    direction = sign * loc + jnp.zeros(d, loc.dtype).at[0].set(1.0)
+    u = direction / jnp.linalg.norm(direction, axis=-1, keepdims=True)
+    return -sign * (y - 2 * u * jnp.sum(u * y, axis=-1, keepdims=True))
 
 
 def _draw(key: Array, loc: Array, concentration: Array, shape: tuple[int, ...]) -> tuple:
@@ -119,7 +120,7 @@ def _draw(key: Array, loc: Array, concentration: Array, shape: tuple[int, ...]) 
     normal = jax.random.normal(key_direction, (*shape, d - 1), loc.dtype)
     direction = normal / jnp.linalg.norm(normal, axis=-1, keepdims=True)
     y = jnp.concatenate([t[..., None], radius[..., None] * direction], axis=-1)
-    return _householder(y, loc), math.log(2) + log_z
+    return _rotate(y, loc), math.log(2) + log_z
 
 
 def sample(key: Array, loc, concentration, sample_shape=()) -> Array:
