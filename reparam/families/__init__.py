@@ -17,6 +17,7 @@ from reparam.families import (
     kl,
     kumaraswamy,
     laplace,
+    lkj_cholesky,
     location_scale,
     logistic,
     lognormal,
@@ -59,6 +60,7 @@ FAMILIES = (
     "normal_mixture",
     "truncated_normal",
     "power_spherical",
+    "lkj_cholesky",
 )
 
 __all__ = [
@@ -72,6 +74,7 @@ __all__ = [
     "kl",
     "kumaraswamy",
     "laplace",
+    "lkj_cholesky",
     "location_scale",
     "logistic",
     "lognormal",
