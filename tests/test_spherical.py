@@ -1,4 +1,4 @@
-"""power_spherical: the layers the generic harness (tests/specs/power_spherical.py) cannot run.
+"""power_spherical (one event axis, no scipy law: not in the generic harness of tests/specs/).
 
 Monte-Carlo checks, 10⁵ samples per case with fixed keys, within 5 standard errors: unit norm;
 w = μᵀx against its law (w + 1)/2 ~ Beta((d − 1)/2 + κ, (d − 1)/2) by KS; E[x] and E[x xᵀ]
@@ -6,7 +6,8 @@ against closed forms (the latter checks the uniform direction orthogonal to μ);
 gradients d E[w]/dκ (implicit, through the beta) and d E[⟨δ, x⟩]/dμ along a tangent δ (through the
 Householder reflection) against their closed forms; entropy and `kl_uniform` against −E[log p]
 and E[log p − log u]. Quadrature: log_prob integrates to 1 (d = 3 and 5). TFP's PowerSpherical
-where importable. One compiled program draws everything for d = 3 and d = 5.
+where importable. Extreme κ (1e-3 … 1e4) give finite samples, log-densities and gradients;
+check_grads of log_prob; bad input names the argument. One compiled program draws everything.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.test_util import check_grads
 from scipy import integrate, stats
 
 from reparam import power_spherical
-from tests.specs.power_spherical import SPECS
+from reparam.checks import checked
 
 Z_THRESHOLD = 5.0
 MC_SAMPLES = 100_000
-LOC3, CONCENTRATION3 = SPECS[0].params  # (3, 3) unit vectors, κ = 0.5, 3, 100
+LOC3 = np.array([[1.0, 0.0, 0.0], [0.6, 0.0, 0.8], [0.0, -1.0, 0.0]])
+CONCENTRATION3 = np.array([0.5, 3.0, 100.0])
 LOC5 = np.array([[0.0, 0.6, 0.0, 0.0, -0.8], [0.5, 0.5, 0.5, 0.5, 0.0]])
 CONCENTRATION5 = np.array([2.0, 20.0])
 
@@ -41,9 +44,26 @@ def _log_sphere_area(d):
     return math.log(2) + 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d)
 
 
+# Extremes: κ from 1e-3 to 1e4 at e₁ (where the paper's reflection is singular), −e₁ and others.
+EXTREME_CONCENTRATIONS = np.geomspace(1e-3, 1e4, 8)
+EXTREME_LOCS = np.array(
+    [
+        [1.0, 0.0, 0.0],
+        [-1.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0],
+        [0.6, 0.0, 0.8],
+        [0.0, 0.0, -1.0],
+        [-0.6, 0.8, 0.0],
+        [0.48, 0.6, 0.64],
+        [-0.48, -0.6, 0.64],
+    ]
+)
+
+
 @jax.jit
-def _draws(params3, params5):
-    """Per case: x, log p(x) (sample_and_log_prob), dx/dκ and dx/dμ along δ per sample."""
+def _draws(params3, params5, extremes):
+    """Per case: x, log p(x) (sample_and_log_prob), dx/dκ and dx/dμ along δ per sample; at the
+    extremes x, log p and the gradient of Σ⟨a, x⟩ + Σ log p in (μ, κ)."""
 
     def one(key, loc, concentration, delta):
         def draw(loc, concentration):
@@ -51,31 +71,44 @@ def _draws(params3, params5):
                 key, loc, concentration, sample_shape=(MC_SAMPLES,)
             )
 
-        (x, log_p), (dx_dkappa, _) = jax.jvp(
-            draw, (loc, concentration), (jnp.zeros_like(loc), jnp.ones_like(concentration))
-        )
-        _, (dx_dloc, _) = jax.jvp(
-            draw, (loc, concentration), (delta, jnp.zeros_like(concentration))
-        )
-        return (
-            x,
-            log_p,
-            dx_dkappa,
-            dx_dloc,
-            power_spherical.sample(key, loc, concentration, (MC_SAMPLES,))[:4],
-        )
+        # One linearization, two tangents: the sampler is traced (and compiled) once.
+        (x, log_p), pushforward = jax.linearize(draw, loc, concentration)
+        dx_dkappa, _ = pushforward(jnp.zeros_like(loc), jnp.ones_like(concentration))
+        dx_dloc, _ = pushforward(delta, jnp.zeros_like(concentration))
+        return x, log_p, dx_dkappa, dx_dloc
 
-    return one(jax.random.key(40), *params3), one(jax.random.key(41), *params5)
+    def extreme(loc, concentration):
+        def total(loc, concentration):
+            x, log_p = power_spherical.sample_and_log_prob(
+                jax.random.key(42), loc, concentration, sample_shape=(64,)
+            )
+            return jnp.sum(x * jnp.array([0.3, -0.5, 0.8])) + jnp.sum(log_p), (x, log_p)
+
+        grads, (x, log_p) = jax.grad(total, argnums=(0, 1), has_aux=True)(loc, concentration)
+        return x, log_p, power_spherical.log_prob(x, loc, concentration), grads
+
+    return (
+        one(jax.random.key(40), *params3),
+        one(jax.random.key(41), *params5),
+        extreme(*extremes),
+    )
 
 
 @pytest.fixture(scope="module")
-def draws():
-    with jax.debug_key_reuse(False):  # sample and sample_and_log_prob share a key on purpose
-        out = _draws((LOC3, CONCENTRATION3, _tangent(LOC3)), (LOC5, CONCENTRATION5, _tangent(LOC5)))
+def all_draws():
+    return _draws(
+        (LOC3, CONCENTRATION3, _tangent(LOC3)),
+        (LOC5, CONCENTRATION5, _tangent(LOC5)),
+        (EXTREME_LOCS, EXTREME_CONCENTRATIONS),
+    )
+
+
+@pytest.fixture(scope="module")
+def draws(all_draws):
     return [
         (loc, concentration, *(np.asarray(a) for a in arrays))
         for (loc, concentration), arrays in zip(
-            ((LOC3, CONCENTRATION3), (LOC5, CONCENTRATION5)), out, strict=True
+            ((LOC3, CONCENTRATION3), (LOC5, CONCENTRATION5)), all_draws[:2], strict=True
         )
     ]
 
@@ -89,11 +122,8 @@ def _assert_mc(samples, reference, what):
 
 
 def test_samples_are_unit_vectors_and_sample_and_log_prob_is_exact(draws):
-    for loc, concentration, x, log_p, _, _, head in draws:
+    for loc, concentration, x, log_p, *_ in draws:
         np.testing.assert_allclose(np.linalg.norm(x, axis=-1), 1.0, atol=1e-12)
-        # sample and sample_and_log_prob draw the same x (up to rounding: one is differentiated
-        # here, which XLA may fuse differently); its log p is log_prob's
-        np.testing.assert_allclose(head, x[:4], rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(
             log_p[:64], power_spherical.log_prob(x[:64], loc, concentration), rtol=1e-10
         )
@@ -123,7 +153,7 @@ def test_w_follows_its_beta_law_and_the_moments_match(draws):
 
 
 def test_monte_carlo_gradients_match_closed_forms(draws):
-    for loc, concentration, _, _, dx_dkappa, dx_dloc, _ in draws:
+    for loc, concentration, _, _, dx_dkappa, dx_dloc in draws:
         d = loc.shape[-1]
         # E[w] = κ/(d − 1 + κ): d/dκ = (d − 1)/(d − 1 + κ)² (implicit gradient through the beta)
         _assert_mc(
@@ -188,12 +218,75 @@ def test_matches_tfp_power_spherical(draws):
         )
 
 
-def test_kl_uniform_bad_input_names_the_argument():
+def test_extreme_concentrations_give_finite_samples_log_probs_and_gradients(all_draws):
+    x, log_p, log_p_again, (grad_loc, grad_concentration) = (
+        np.asarray(a) if not isinstance(a, tuple) else tuple(np.asarray(g) for g in a)
+        for a in all_draws[2]
+    )
+    for name, value in (
+        ("x", x),
+        ("log p", log_p),
+        ("d/dloc", grad_loc),
+        ("d/dκ", grad_concentration),
+    ):
+        assert np.all(np.isfinite(value)), f"non-finite {name} at κ in {EXTREME_CONCENTRATIONS}"
+    np.testing.assert_allclose(np.linalg.norm(x, axis=-1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(log_p_again, log_p, rtol=1e-9, atol=1e-9)
+
+
+def test_check_grads_log_prob(draws):
+    loc, concentration, x = draws[0][0], draws[0][1], draws[0][2][:8]
+    check_grads(
+        jax.jit(lambda loc, concentration: power_spherical.log_prob(x, loc, concentration)),
+        (jnp.asarray(loc), jnp.asarray(concentration)),
+        order=2,
+        modes=("fwd", "rev"),
+        atol=1e-5,
+        rtol=1e-5,
+        eps=1e-6,
+    )
+
+
+@pytest.mark.parametrize(
+    ("loc", "concentration", "name"),
+    [
+        (LOC3, 0.0, "concentration"),
+        (LOC3, -1.0, "concentration"),
+        (LOC3, np.inf, "concentration"),
+        (LOC3, np.nan, "concentration"),
+        (2 * LOC3, 1.0, "loc"),
+        (np.full(3, np.nan), 1.0, "loc"),
+        (np.array([1.0]), 1.0, "loc"),
+    ],
+)
+def test_bad_parameters_name_the_argument(loc, concentration, name):
+    for function in (power_spherical.sample, power_spherical.sample_and_log_prob):
+        with pytest.raises(ValueError, match=f"`{name}`"):
+            function(jax.random.key(0), loc, concentration)
+    for function in (power_spherical.entropy, power_spherical.mean):
+        with pytest.raises(ValueError, match=f"`{name}`"):
+            function(loc, concentration)
+    with pytest.raises(ValueError, match=f"`{name}`"):
+        power_spherical.log_prob(np.eye(3)[0], loc, concentration)
+
+
+def test_bad_key_shapes_and_kl_arguments_name_the_argument():
+    with pytest.raises(TypeError, match="`key`"):
+        power_spherical.sample(0, LOC3, 1.0)
+    with pytest.raises(TypeError, match="`sample_shape`"):
+        power_spherical.sample(jax.random.key(0), LOC3, 1.0, sample_shape=2.0)
+    with pytest.raises(ValueError, match="do not broadcast"):
+        power_spherical.sample(jax.random.key(0), LOC3, np.ones(2))
+    with pytest.raises(ValueError, match="`x`"):
+        power_spherical.log_prob(np.ones(4) / 2, LOC3, CONCENTRATION3)
     with pytest.raises(ValueError, match="`dimension`"):
         power_spherical.kl_uniform(1.0, 1)
     with pytest.raises(TypeError, match="`dimension`"):
         power_spherical.kl_uniform(1.0, 3.0)
     with pytest.raises(ValueError, match="`concentration`"):
         power_spherical.kl_uniform(-1.0, 3)
-    with pytest.raises(ValueError, match="`x`"):
-        power_spherical.log_prob(np.ones(4) / 2, LOC3, CONCENTRATION3)
+    # Inside jit through checkify (log_prob: the same parameter checks as sample, compiled cheaply)
+    log_prob = jax.jit(checked(lambda loc: power_spherical.log_prob(np.eye(3)[0], loc, 1.0)))
+    err, _ = log_prob(jnp.asarray(2 * LOC3))
+    with pytest.raises(Exception, match="`loc`"):
+        err.throw()
