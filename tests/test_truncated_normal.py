@@ -3,7 +3,8 @@
 The generic layers (tests/test_families.py, tests/specs/truncated_normal.py) run at moderate
 intervals; here truncations 10 standard deviations out, on either side, one-sided and two-sided:
 samples inside the interval and distributed as scipy's truncnorm (KS), log_prob, mean and variance
-against scipy, and per-sample gradients in all four parameters against −(∂F/∂θ)/p(z) with ∂F/∂θ
+against scipy, sample_and_log_prob equal to sample and log_prob, −inf with zero gradients off the
+support, and per-sample gradients in all four parameters against −(∂F/∂θ)/p(z) with ∂F/∂θ
 from central differences of scipy's CDF. One compiled program for all cases.
 """
 
@@ -40,13 +41,36 @@ def _draws_log_probs_and_gradients(params):
     per_sample = tuple(jnp.broadcast_to(p, (NUM_SAMPLES, *p.shape)) for p in params)
     z, pullback = jax.vjp(lambda ps: truncated_normal.sample(jax.random.key(30), *ps), per_sample)
     (grads,) = pullback(jnp.ones_like(z))
-    return z, truncated_normal.log_prob(z, *params), grads
+    z_again, log_p_again = truncated_normal.sample_and_log_prob(jax.random.key(30), *per_sample)
+    # Off the support: one point below each low and above each high (both ends moved by 1 scale).
+    off_support = jnp.stack([params[2] - params[1], params[3] + params[1]])
+    log_p_off, grads_off = jax.value_and_grad(
+        lambda ps: truncated_normal.log_prob(off_support, *ps).sum()
+    )(params)
+    return (
+        z,
+        truncated_normal.log_prob(z, *params),
+        grads,
+        z_again,
+        log_p_again,
+        log_p_off,
+        grads_off,
+    )
 
 
 def test_truncations_ten_standard_deviations_out():
     params = tuple(jnp.asarray(p) for p in TAIL_CASES)
     with jax.debug_key_reuse(False):
-        z, log_p, grads = (np.asarray(a) for a in _draws_log_probs_and_gradients(params))
+        z, log_p, grads, z_again, log_p_again, log_p_off, grads_off = jax.tree.map(
+            np.asarray, _draws_log_probs_and_gradients(params)
+        )
+    # sample_and_log_prob draws the same z and gives log_prob's value; off the support −inf,
+    # with zero (not NaN) gradients
+    np.testing.assert_array_equal(z_again, z)
+    np.testing.assert_allclose(log_p_again, log_p, rtol=1e-10, atol=1e-12)
+    assert log_p_off == -np.inf
+    for name, g in zip(truncated_normal.PARAMS, grads_off, strict=True):
+        np.testing.assert_array_equal(g, 0.0, err_msg=f"d/d{name} off the support")
     assert np.all(np.isfinite(z)) and np.all(np.isfinite(log_p))
     for name, g in zip(truncated_normal.PARAMS, grads, strict=True):
         assert np.all(np.isfinite(g)), f"non-finite d/d{name}"
