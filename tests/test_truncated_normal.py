@@ -42,8 +42,12 @@ def _draws_log_probs_and_gradients(params):
     z, pullback = jax.vjp(lambda ps: truncated_normal.sample(jax.random.key(30), *ps), per_sample)
     (grads,) = pullback(jnp.ones_like(z))
     z_again, log_p_again = truncated_normal.sample_and_log_prob(jax.random.key(30), *per_sample)
-    # Off the support: one point below each low and above each high (both ends moved by 1 scale).
-    off_support = jnp.stack([params[2] - params[1], params[3] + params[1]])
+    # Off the support: one scale below a finite low and above a finite high (two scales beyond the
+    # other end where one is infinite: ±inf itself is the support's limit, not off it).
+    _, scale, low, high = params
+    below = jnp.where(jnp.isfinite(low), low - scale, high + 2 * scale)
+    above = jnp.where(jnp.isfinite(high), high + scale, low - 2 * scale)
+    off_support = jnp.stack([below, above])
     log_p_off, grads_off = jax.value_and_grad(
         lambda ps: truncated_normal.log_prob(off_support, *ps).sum()
     )(params)
