@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from jax.scipy.special import betainc, betaln, digamma, xlog1py, xlogy
 
 from reparam import checks
-from reparam.families.gamma import log_sample
+from reparam.families import gamma
 
 Array = jax.Array
 
@@ -39,10 +39,23 @@ def _params(where: str, concentration1, concentration0) -> tuple[Array, Array, t
 def _log_sample(key: Array, concentration1, concentration0, shape) -> tuple[Array, Array]:
     """(log z, log(1 − z)) of `shape`, both from the same pair of log-gamma draws."""
     key1, key0 = jax.random.split(key)
-    log_g1 = log_sample(key1, concentration1, shape)
-    log_g0 = log_sample(key0, concentration0, shape)
+    log_g1 = gamma.log_sample(key1, concentration1, shape)
+    log_g0 = gamma.log_sample(key0, concentration0, shape)
     log_total = jnp.logaddexp(log_g1, log_g0)
     return log_g1 - log_total, log_g0 - log_total
+
+
+def log_sample(key: Array, concentration1, concentration0, shape) -> tuple[Array, Array]:
+    """(log z, log(1 − z)) of `shape` for z ~ Beta(concentration1, concentration0), implicitly
+    reparameterized in both; exact where z rounds to 0 or 1. Shared by the power_spherical and
+    lkj_cholesky families (square roots of z and 1 − z without 0 · inf in their gradients).
+
+    The concentrations must broadcast to `shape`; same draws as `sample` with that shape.
+    """
+    where = "reparam.beta.log_sample"
+    key = checks.key(key, where)
+    concentration1, concentration0, _ = _params("log_sample", concentration1, concentration0)
+    return _log_sample(key, concentration1, concentration0, checks.sample_shape(where, shape))
 
 
 def sample(key: Array, concentration1, concentration0, sample_shape=()) -> Array:
@@ -123,6 +136,7 @@ __all__ = [
     "cdf",
     "entropy",
     "log_prob",
+    "log_sample",
     "mean",
     "sample",
     "sample_and_log_prob",
