@@ -33,9 +33,26 @@ PARAMETERS = {
     "relaxed_bernoulli": ("logits", "temperature"),
     "tanh_normal": ("loc", "scale"),
     "normal_mixture": ("logits", "locs", "scales"),
+    "half_normal": ("scale",),
+    "half_cauchy": ("scale",),
+    "half_student_t": ("df", "scale"),
+    "inverse_gamma": ("concentration", "scale"),
+    "chi2": ("df",),
+    "pareto": ("concentration", "scale"),
+    "generalized_normal": ("loc", "scale", "power"),
 }
 # No parameter-free ε: the sampler is a rejection/gamma sampler with implicit gradients.
-WITHOUT_NOISE = {"gamma", "beta", "dirichlet", "student_t", "von_mises"}
+WITHOUT_NOISE = {
+    "gamma",
+    "beta",
+    "dirichlet",
+    "student_t",
+    "von_mises",
+    "half_student_t",
+    "inverse_gamma",
+    "chi2",
+    "generalized_normal",
+}
 
 
 def test_families_listed_once():
