@@ -92,10 +92,7 @@ def entropy(df, scale) -> Array:
 def _standard_mean(df: Array) -> Array:
     """E|T| for T ~ t(df), df > 1: 2·√(df/π)·Γ((df+1)/2) / (Γ(df/2)·(df − 1))."""
     return (
-        2.0
-        * jnp.sqrt(df / math.pi)
-        * jnp.exp(gammaln((df + 1) / 2) - gammaln(df / 2))
-        / (df - 1.0)
+        2.0 * jnp.sqrt(df / math.pi) * jnp.exp(gammaln((df + 1) / 2) - gammaln(df / 2)) / (df - 1.0)
     )
 
 

@@ -125,9 +125,7 @@ def variance(concentration, scale) -> Array:
     """s²/((a − 1)²(a − 2)) for a > 2, +inf otherwise (as scipy)."""
     concentration, scale, batch_shape = _params("variance", concentration, scale)
     safe = jnp.where(concentration > 2.0, concentration, 3.0)
-    value = jnp.where(
-        concentration > 2.0, scale**2 / ((safe - 1.0) ** 2 * (safe - 2.0)), jnp.inf
-    )
+    value = jnp.where(concentration > 2.0, scale**2 / ((safe - 1.0) ** 2 * (safe - 2.0)), jnp.inf)
     return jnp.broadcast_to(value, batch_shape)
 
 
