@@ -2,10 +2,10 @@
 
 Density z^(k/2−1) e^(−z/2) / (2^(k/2) Γ(k/2)) on z > 0 (k = df; scipy: chi2(df); TFP:
 Chi2(df)), i.e. Gamma(df/2, rate=½). Sampling: z = exp(log 2 + log G) with log G from
-:func:`reparam.gamma.log_sample`, implicitly reparameterized in df (dz/dk = −(∂F/∂k)/p(z), the
-gamma's gradient at a = k/2 times ½ and 2); there is no parameter-free ε, so this module defines no
-`noise`/`transform`. Where G underflows (df ≲ 0.02 in float64) the draw is 0 with finite
-gradients, as for the gamma.
+:func:`reparam.gamma.log_sample`, implicitly reparameterized in df: z = 2G keeps G's CDF, so the
+gamma's implicit gradient at a = k/2 is the chi-squared's own, dz/dk = −(∂F/∂k)/p(z). There is no
+parameter-free ε, so this module defines no `noise`/`transform`. Where G underflows (df ≲ 0.02
+in float64) the draw is 0 with finite gradients, as for the gamma.
 
 Shapes: `df` has the batch shape B; samples have shape `sample_shape + B`.
 """

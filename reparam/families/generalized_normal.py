@@ -11,8 +11,10 @@ and scale and implicit in the power; at fixed key the draw keeps its CDF, so dz/
 −(∂F/∂β)(z)/p(z). There is no parameter-free ε (G's law depends on β), so this module defines no
 `noise`/`transform`.
 
-Range: for β ≲ 0.01 the distribution passes the float range (G ~ 1/β, G^(1/β) ≈ (1/β)^(1/β));
-there draws overflow to ±inf. Large β is stable: log G / β stays finite where G underflows.
+Range: for small β the distribution passes the float range (G ~ 1/β, so G^(1/β) ≈ (1/β)^(1/β),
+about 1e200 at β = 0.01); draws overflow to ±inf below β ≈ 0.007 in float64 (0.04 in float32),
+and reverse-mode gradients through an array holding such a draw are NaN (0·inf).
+Large β is stable: log G / β stays finite where G underflows.
 
 Shapes: parameters broadcast to a batch shape B; samples have shape `sample_shape + B`.
 """

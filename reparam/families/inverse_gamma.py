@@ -11,7 +11,9 @@ is a decreasing function of G, the gradient is the inverse gamma's own implicit 
 dz/da = −(∂F/∂a)(z)/p(z) for its CDF F(z) = Q(a, s/z).
 
 Range: for small concentrations the distribution itself passes the float range (log G ≈ log(u)/a
-for a → 0), so draws overflow to +inf, for a ≲ 0.02 in float64; they never become NaN.
+for a → 0): a growing share of draws overflows to +inf as a falls below about 0.01 in float64
+(0.1 in float32), and reverse-mode gradients through an array holding such a draw are NaN
+(0·inf). The log-density of `sample_and_log_prob` stays exact.
 
 Moments: the mean is infinite for a ≤ 1 and the variance for a ≤ 2 (as scipy).
 

@@ -4,9 +4,12 @@ Density α·s^α / z^(α+1) on z ≥ s (α = concentration, s = scale; scipy: pa
 scale=scale); TFP: Pareto(concentration, scale)). The map is the inverse CDF: with u uniform,
 z = s·u^(−1/α) = s·exp(ε/α) for ε = −log u, so it is explicit in both parameters.
 
-Moments: the mean is infinite for α ≤ 1 and the variance for α ≤ 2 (as scipy). The draw
-overflows to +inf where ε/α > log(max float/s) (for α ≲ 0.05 in float64); the gradients of such
-draws are inf, not NaN.
+Moments: the mean is infinite for α ≤ 1 and the variance for α ≤ 2 (as scipy).
+
+Range: ε is at most about 36 in float64 (16 in float32), so a draw can overflow to +inf, where
+ε/α > log(max float/s), only for α ≲ 0.05 (0.18 in float32) at s = 1. Below that, overflowed
+draws make reverse-mode gradients NaN for the whole array that shares the parameters (0·inf);
+the log-density of `sample_and_log_prob` stays exact.
 
 Shapes: parameters broadcast to a batch shape B; samples and ε have shape `sample_shape + B`.
 """
