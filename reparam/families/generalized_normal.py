@@ -11,10 +11,13 @@ and scale and implicit in the power; at fixed key the draw keeps its CDF, so dz/
 −(∂F/∂β)(z)/p(z). There is no parameter-free ε (G's law depends on β), so this module defines no
 `noise`/`transform`.
 
-Range: for small β the distribution passes the float range (G ~ 1/β, so G^(1/β) ≈ (1/β)^(1/β),
-about 1e200 at β = 0.01); draws overflow to ±inf below β ≈ 0.007 in float64 (0.04 in float32),
-and reverse-mode gradients through an array holding such a draw are NaN (0·inf).
-Large β is stable: log G / β stays finite where G underflows.
+Saturation: for small β the distribution passes the float range (G ~ 1/β, so G^(1/β) ≈
+(1/β)^(1/β), about 1e200 at β = 0.01; below β ≈ 0.007 in float64, 0.04 in float32). Draws whose
+|z − loc|, or whose gradient with respect to scale or β, would come within a factor 2^24 of the
+dtype's largest finite value are clamped to z = loc ± finfo(dtype).max · 2^−24 with gradient 1
+with respect to loc and 0 with respect to scale and β (`reparam.families._saturation`, the rule
+of reparam.student_t), instead of returning ±inf and NaN gradients. Large β is stable: log G / β
+stays finite where G underflows.
 
 Shapes: parameters broadcast to a batch shape B; samples have shape `sample_shape + B`.
 """
@@ -28,6 +31,7 @@ import jax.numpy as jnp
 from jax.scipy.special import gammaincc, gammaln
 
 from reparam import checks
+from reparam.families._saturation import saturating_exp
 from reparam.families.gamma import log_sample
 
 Array = jax.Array
@@ -44,12 +48,20 @@ def _params(where: str, loc, scale, power) -> tuple[Array, Array, Array, tuple[i
     return loc, scale, power, batch_shape
 
 
-def _draw(key: Array, loc: Array, scale: Array, power: Array, shape) -> tuple[Array, Array]:
-    """(z, G) of `shape`: z = loc + scale·S·exp(log G / β)."""
+def _draw(key: Array, loc: Array, scale: Array, power: Array, shape) -> tuple[Array, Array, Array]:
+    """(z, G, saturated) of `shape`: z = loc + S·scale·exp(log G / β), saturated as the module
+    docstring says."""
     key_sign, key_gamma = jax.random.split(key)
     sign = jax.random.rademacher(key_sign, shape, loc.dtype)
     log_g = log_sample(key_gamma, 1.0 / power, shape)
-    return loc + scale * sign * jnp.exp(log_g / power), jnp.exp(log_g)
+    exponent = log_g / power
+    # |∂z/∂scale| = m/scale; |∂z/∂β| ≤ m·(2 + 2|log G|)/β², from |d log G/da| ≤ (2 + |log G|)/a
+    # at a = 1/β (the crude but safe bound of reparam.student_t) and ∂(log G/β)/∂β.
+    log_bound = (
+        jnp.log(scale) + exponent + jnp.log1p(1.0 / scale + (2.0 + 2.0 * jnp.abs(log_g)) / power**2)
+    )
+    magnitude, saturated = saturating_exp(exponent, log_bound, scale)
+    return loc + sign * magnitude, jnp.exp(log_g), saturated
 
 
 def _log_normalizer(scale: Array, power: Array) -> Array:
@@ -58,7 +70,10 @@ def _log_normalizer(scale: Array, power: Array) -> Array:
 
 
 def sample(key: Array, loc, scale, power, sample_shape=()) -> Array:
-    """Reparameterized draw of shape `sample_shape + broadcast(loc, scale, power).shape`."""
+    """Reparameterized draw of shape `sample_shape + broadcast(loc, scale, power).shape`.
+
+    Draws beyond the float range saturate (see the module docstring); never ±inf or NaN.
+    """
     where = "reparam.generalized_normal.sample"
     key = checks.key(key, where)
     loc, scale, power, batch_shape = _params("sample", loc, scale, power)
@@ -68,13 +83,15 @@ def sample(key: Array, loc, scale, power, sample_shape=()) -> Array:
 
 def sample_and_log_prob(key: Array, loc, scale, power, sample_shape=()) -> tuple[Array, Array]:
     """Draw z (the same bits as `sample` with this key) and log p(z) = log(β/(2·scale·Γ(1/β)))
-    − G, from the draw: |(z − loc)/scale|^β = G, with no subtraction of loc and no power."""
+    − G, from the draw: |(z − loc)/scale|^β = G, with no subtraction of loc and no power.
+    Saturated draws get the density at their clamped value."""
     where = "reparam.generalized_normal.sample_and_log_prob"
     key = checks.key(key, where)
     loc, scale, power, batch_shape = _params("sample_and_log_prob", loc, scale, power)
     shape = checks.sample_shape(where, sample_shape) + batch_shape
-    z, g = _draw(key, loc, scale, power, shape)
-    return z, _log_normalizer(scale, power) - g
+    z, g, saturated = _draw(key, loc, scale, power, shape)
+    at_value = jnp.abs(z - loc) / scale
+    return z, _log_normalizer(scale, power) - jnp.where(saturated, at_value**power, g)
 
 
 def log_prob(x, loc, scale, power) -> Array:

@@ -10,10 +10,12 @@ parameter-free ε (G's law depends on a), so this module defines no `noise`/`tra
 is a decreasing function of G, the gradient is the inverse gamma's own implicit one,
 dz/da = −(∂F/∂a)(z)/p(z) for its CDF F(z) = Q(a, s/z).
 
-Range: for small concentrations the distribution itself passes the float range (log G ≈ log(u)/a
-for a → 0): a growing share of draws overflows to +inf as a falls below about 0.01 in float64
-(0.1 in float32), and reverse-mode gradients through an array holding such a draw are NaN
-(0·inf). The log-density of `sample_and_log_prob` stays exact.
+Saturation: for small concentrations the distribution itself passes the float range (log G ≈
+log(u)/a for a → 0; a growing share of draws does so as a falls below about 0.01 in float64, 0.1
+in float32). Draws whose z, or whose gradient with respect to a or s, would come within a factor
+2^24 of the dtype's largest finite value are clamped to finfo(dtype).max · 2^−24 with zero
+gradient (`reparam.families._saturation`, the rule of reparam.student_t), instead of returning
++inf and NaN gradients.
 
 Moments: the mean is infinite for a ≤ 1 and the variance for a ≤ 2 (as scipy).
 
@@ -22,11 +24,14 @@ Shapes: parameters broadcast to a batch shape B; samples have shape `sample_shap
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import digamma, gammaincc, gammaln
 
 from reparam import checks
+from reparam.families._saturation import limit, saturating_exp
 from reparam.families.gamma import log_sample
 
 Array = jax.Array
@@ -45,9 +50,17 @@ def _params(where: str, concentration, scale) -> tuple[Array, Array, tuple[int, 
     return concentration, scale, batch_shape
 
 
-def _log_sample(key: Array, concentration: Array, scale: Array, shape) -> Array:
-    """log z = log s − log G, of `shape`."""
-    return jnp.log(scale) - log_sample(key, concentration, shape)
+def _draw(key: Array, concentration: Array, scale: Array, shape) -> tuple[Array, Array, Array]:
+    """(z, log z, saturated) of `shape`, z = exp(log s − log G) clamped where it or its gradients
+    would overflow."""
+    log_g = log_sample(key, concentration, shape)
+    log_z = jnp.log(scale) - log_g
+    # |∂z/∂s| = z/s and |∂z/∂a| = z·|d log G/da| ≤ z·(2 + |log G|)/a, the crude but safe bound of
+    # reparam.student_t (from d log G/da ≈ (ψ(a + 1) − log G)/a at the small a where z can
+    # overflow at all).
+    log_bound = log_z + jnp.log1p(1.0 / scale + (2.0 + jnp.abs(log_g)) / concentration)
+    z, saturated = saturating_exp(log_z, log_bound)
+    return z, log_z, saturated
 
 
 def _log_density(log_x: Array, concentration: Array, scale: Array) -> Array:
@@ -62,24 +75,25 @@ def _log_density(log_x: Array, concentration: Array, scale: Array) -> Array:
 def sample(key: Array, concentration, scale, sample_shape=()) -> Array:
     """Reparameterized draw of shape `sample_shape + broadcast(concentration, scale).shape`.
 
-    +inf where the draw overflows the dtype (see the module docstring), never NaN.
+    Draws beyond the float range saturate (see the module docstring); never +inf or NaN.
     """
     where = "reparam.inverse_gamma.sample"
     key = checks.key(key, where)
     concentration, scale, batch_shape = _params("sample", concentration, scale)
     shape = checks.sample_shape(where, sample_shape) + batch_shape
-    return jnp.exp(_log_sample(key, concentration, scale, shape))
+    return _draw(key, concentration, scale, shape)[0]
 
 
 def sample_and_log_prob(key: Array, concentration, scale, sample_shape=()) -> tuple[Array, Array]:
     """Draw z (the same bits as `sample` with this key) and log p(z), the latter from log z
-    (s/z = exp(−log z + log s) = G, exact even where z overflows)."""
+    (s/z = exp(−log z + log s) = G); saturated draws get the density at their clamped value."""
     where = "reparam.inverse_gamma.sample_and_log_prob"
     key = checks.key(key, where)
     concentration, scale, batch_shape = _params("sample_and_log_prob", concentration, scale)
     shape = checks.sample_shape(where, sample_shape) + batch_shape
-    log_z = _log_sample(key, concentration, scale, shape)
-    return jnp.exp(log_z), _log_density(log_z, concentration, scale)
+    z, log_z, saturated = _draw(key, concentration, scale, shape)
+    log_z = jnp.where(saturated, math.log(limit(scale.dtype)), log_z)
+    return z, _log_density(log_z, concentration, scale)
 
 
 def log_prob(x, concentration, scale) -> Array:

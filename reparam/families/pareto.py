@@ -6,20 +6,24 @@ z = s·u^(−1/α) = s·exp(ε/α) for ε = −log u, so it is explicit in both 
 
 Moments: the mean is infinite for α ≤ 1 and the variance for α ≤ 2 (as scipy).
 
-Range: ε is at most about 36 in float64 (16 in float32), so a draw can overflow to +inf, where
-ε/α > log(max float/s), only for α ≲ 0.05 (0.18 in float32) at s = 1. Below that, overflowed
-draws make reverse-mode gradients NaN for the whole array that shares the parameters (0·inf);
-the log-density of `sample_and_log_prob` stays exact.
+Saturation: ε is at most about 36 in float64 (16 in float32), so z passes the float range only
+for α ≲ 0.05 (0.18 in float32) at s = 1. Draws whose z, or whose gradient with respect to α or s,
+would come within a factor 2^24 of the dtype's largest finite value are clamped to
+finfo(dtype).max · 2^−24 with zero gradient (`reparam.families._saturation`, the rule of
+reparam.student_t), instead of returning +inf and NaN gradients.
 
 Shapes: parameters broadcast to a batch shape B; samples and ε have shape `sample_shape + B`.
 """
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 
 from reparam import checks
+from reparam.families._saturation import limit, saturating_exp
 
 Array = jax.Array
 
@@ -42,8 +46,16 @@ def _noise(key: Array, shape: tuple[int, ...], dtype) -> Array:
     return jax.random.exponential(key, shape, dtype)
 
 
+def _saturating_transform(eps: Array, concentration: Array, scale: Array) -> tuple[Array, Array]:
+    """(z, saturated): z = s·exp(ε/α), clamped where z or its gradients would overflow."""
+    exponent = eps / concentration
+    # |∂z/∂s| = z/s and |∂z/∂α| = z·ε/α²: the bound covers both.
+    log_bound = jnp.log(scale) + exponent + jnp.log1p(1.0 / scale + eps / concentration**2)
+    return saturating_exp(exponent, log_bound, scale)
+
+
 def _transform(eps: Array, concentration: Array, scale: Array) -> Array:
-    return scale * jnp.exp(eps / concentration)
+    return _saturating_transform(eps, concentration, scale)[0]
 
 
 def noise(key: Array, shape: tuple[int, ...] = (), dtype=None) -> Array:
@@ -54,7 +66,8 @@ def noise(key: Array, shape: tuple[int, ...] = (), dtype=None) -> Array:
 
 
 def transform(eps: Array, concentration, scale) -> Array:
-    """z = scale · exp(ε / concentration); shape broadcast(ε, concentration, scale)."""
+    """z = scale · exp(ε / concentration), saturated as the module docstring says; shape
+    broadcast(ε, concentration, scale)."""
     concentration, scale, batch_shape = _params("transform", concentration, scale)
     checks.broadcastable("reparam.pareto.transform", "eps", jnp.shape(eps), batch_shape)
     return _transform(eps, concentration, scale)
@@ -80,16 +93,20 @@ def sample(key: Array, concentration, scale, sample_shape=()) -> Array:
 def sample_and_log_prob(key: Array, concentration, scale, sample_shape=()) -> tuple[Array, Array]:
     """Draw z and its log-density from ε: log z = log s + ε/α, so
 
-    log p = log α − log s − (α + 1)·ε/α, exact even where z overflows.
+    log p = log α − log s − (α + 1)·ε/α; saturated draws get the density at their clamped value.
     """
     key = checks.key(key, "reparam.pareto.sample_and_log_prob")
     concentration, scale, batch_shape = _params("sample_and_log_prob", concentration, scale)
     shape = checks.sample_shape("reparam.pareto.sample_and_log_prob", sample_shape) + batch_shape
     eps = _noise(key, shape, scale.dtype)
-    log_prob_ = (
-        jnp.log(concentration) - jnp.log(scale) - (concentration + 1.0) * eps / concentration
+    z, saturated = _saturating_transform(eps, concentration, scale)
+    from_eps = jnp.log(concentration) - jnp.log(scale) - (concentration + 1.0) * eps / concentration
+    at_limit = (
+        jnp.log(concentration)
+        + concentration * jnp.log(scale)
+        - (concentration + 1.0) * math.log(limit(scale.dtype))
     )
-    return _transform(eps, concentration, scale), log_prob_
+    return z, jnp.where(saturated, at_limit, from_eps)
 
 
 def log_prob(x, concentration, scale) -> Array:
