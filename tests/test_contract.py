@@ -37,6 +37,13 @@ PARAMETERS = {
     "truncated_normal": ("loc", "scale", "low", "high"),
     "power_spherical": ("loc", "concentration"),
     "lkj_cholesky": ("dimension", "concentration"),
+    "half_normal": ("scale",),
+    "half_cauchy": ("scale",),
+    "half_student_t": ("df", "scale"),
+    "inverse_gamma": ("concentration", "scale"),
+    "chi2": ("df",),
+    "pareto": ("concentration", "scale"),
+    "generalized_normal": ("loc", "scale", "power"),
 }
 # No parameter-free ε: the sampler is a rejection/gamma sampler with implicit gradients.
 WITHOUT_NOISE = {
@@ -48,6 +55,10 @@ WITHOUT_NOISE = {
     "von_mises_fisher",
     "power_spherical",
     "lkj_cholesky",
+    "half_student_t",
+    "inverse_gamma",
+    "chi2",
+    "generalized_normal",
 }
 # Not in the generic layers (tests/specs/), which are univariate-oriented: lkj_cholesky's
 # `dimension` is a static Python int, which they would turn into a traced array; power_spherical

@@ -221,6 +221,42 @@ CASES = [
         ),
         _mvn(),
     ),
+    _case(
+        "half_normal_half_normal",
+        kl.half_normal_half_normal,
+        "half_normal",
+        (((1.2,), (0.7,)), ((0.5,), (3.0,))),
+        _scipy(lambda scale: stats.halfnorm(scale=scale)),
+    ),
+    _case(
+        "half_cauchy_half_cauchy",
+        kl.half_cauchy_half_cauchy,
+        "half_cauchy",
+        (((1.2,), (0.7,)), ((0.5,), (3.0,))),
+        _scipy(lambda scale: stats.halfcauchy(scale=scale)),
+    ),
+    _case(
+        "inverse_gamma_inverse_gamma",
+        kl.inverse_gamma_inverse_gamma,
+        "inverse_gamma",
+        (((2.5, 1.3), (1.5, 0.8)), ((3.0, 2.0), (4.0, 1.0))),
+        _scipy(lambda concentration, scale: stats.invgamma(concentration, scale=scale)),
+    ),
+    _case(
+        "chi2_chi2",
+        kl.chi2_chi2,
+        "chi2",
+        (((3.0,), (1.5,)), ((1.0,), (6.0,))),
+        _scipy(lambda df: stats.chi2(df)),
+    ),
+    _case(
+        "pareto_pareto",
+        kl.pareto_pareto,
+        "pareto",
+        # q's scale ≤ p's (strictly, so finite differences stay on the finite branch).
+        (((2.5, 1.3), (1.5, 0.8)), ((0.8, 2.0), (3.0, 1.0))),
+        _scipy(lambda concentration, scale: stats.pareto(concentration, scale=scale)),
+    ),
     Case(
         "low_rank_normal_normal",
         kl.low_rank_normal_normal,
@@ -322,6 +358,10 @@ EXTREME_RANGES = {
     "weibull_weibull": ((0.1, 10.0), (0.2, 5.0)),
     "beta_beta": ((1e-2, 1e3), (1e-2, 1e3)),
     "von_mises_von_mises": ((-10.0, 10.0), (1e-3, 1e3)),
+    "half_normal_half_normal": ((1e-4, 1e4),),
+    "half_cauchy_half_cauchy": ((1e-4, 1e4),),
+    "inverse_gamma_inverse_gamma": ((1e-2, 1e3), (1e-3, 1e3)),
+    "chi2_chi2": ((1e-2, 1e3),),
 }
 
 
@@ -417,6 +457,40 @@ def test_exponential_is_gamma_with_concentration_one():
         np.asarray(kl.gamma_gamma(1.0, rate_p, 1.0, rate_q)),
         rtol=1e-12,
     )
+
+
+def test_chi2_and_inverse_gamma_are_gamma_kls():
+    """χ²(k) is Gamma(k/2, rate ½); 1/InvGamma(a, s) is Gamma(a, rate s), and KL is invariant
+    under the shared bijection 1/z."""
+    df_p, df_q = np.array([0.5, 3.0, 40.0]), np.array([2.0, 3.0, 1.0])
+    np.testing.assert_allclose(
+        np.asarray(kl.chi2_chi2(df_p, df_q)),
+        np.asarray(kl.gamma_gamma(df_p / 2, 0.5, df_q / 2, 0.5)),
+        rtol=1e-12,
+    )
+    a_p, s_p, a_q, s_q = np.array([0.3, 2.0, 7.0]), np.array([1.0, 0.2, 5.0]), 1.5, 2.0
+    np.testing.assert_allclose(
+        np.asarray(kl.inverse_gamma_inverse_gamma(a_p, s_p, a_q, s_q)),
+        np.asarray(kl.gamma_gamma(a_p, s_p, a_q, s_q)),
+        rtol=1e-12,
+    )
+
+
+def test_pareto_with_a_larger_q_scale_is_infinite_with_zero_gradient():
+    """q's support [s_q, ∞) misses p's mass on [s_p, s_q) when s_q > s_p: KL = +inf."""
+    a_p, s_p = np.array([2.0, 2.0, 2.0]), np.array([1.0, 1.0, 1.0])
+    a_q, s_q = np.array([3.0, 3.0, 3.0]), np.array([1.5, 1.0 + 1e-9, 1.0])
+    values = np.asarray(kl.pareto_pareto(a_p, s_p, a_q, s_q))
+    assert values[0] == np.inf and values[1] == np.inf
+    assert np.isfinite(values[2])
+    # Independent check of the infinity: scipy's q gives zero density to some of p's draws.
+    x = stats.pareto(2.0, scale=1.0).rvs(1000, random_state=np.random.default_rng(0))
+    assert np.isneginf(stats.pareto(3.0, scale=1.5).logpdf(x)).any()
+    grads = jax.grad(lambda *ps: jnp.sum(kl.pareto_pareto(*ps)[:2]), argnums=(0, 1, 2, 3))(
+        a_p, s_p, a_q, s_q
+    )
+    for g in grads:
+        np.testing.assert_array_equal(np.asarray(g), 0.0)
 
 
 def test_uniform_without_nested_supports_is_infinite_with_zero_gradient():
@@ -597,6 +671,11 @@ def test_fallback_normal_against_laplace_matches_quadrature():
         (kl.gamma_gamma, (-1.0, 1.0, 1.0, 1.0), "concentration_p"),
         (kl.weibull_weibull, (1.0, 1.0, 1.0, -1.0), "concentration_q"),
         (kl.beta_beta, (1.0, 1.0, 1.0, 0.0), "concentration0_q"),
+        (kl.half_normal_half_normal, (1.0, 0.0), "scale_q"),
+        (kl.half_cauchy_half_cauchy, (-1.0, 1.0), "scale_p"),
+        (kl.inverse_gamma_inverse_gamma, (1.0, 1.0, 1.0, -1.0), "scale_q"),
+        (kl.chi2_chi2, (0.0, 1.0), "df_p"),
+        (kl.pareto_pareto, (1.0, 1.0, np.nan, 1.0), "concentration_q"),
         (kl.uniform_uniform, (1.0, 0.0, 0.0, 2.0), "low_p"),
         (kl.uniform_uniform, (0.0, 1.0, 3.0, 2.0), "low_q"),
         (kl.von_mises_von_mises, (0.0, -1.0, 0.0, 1.0), "concentration_p"),

@@ -153,6 +153,29 @@ def cauchy_cauchy(
     return jnp.broadcast_to(kl, batch_shape)
 
 
+def half_normal_half_normal(scale_p: ArrayLike, scale_q: ArrayLike) -> Array:
+    """KL(HalfNormal(σ_p) ‖ HalfNormal(σ_q)) = log(σ_q/σ_p) + σ_p²/(2σ_q²) − ½, elementwise.
+
+    Both densities are twice a centred normal's on z ≥ 0, so the log-ratio and the KL are those
+    of N(0, σ_p²) ‖ N(0, σ_q²).
+    """
+    where = _where("half_normal_half_normal")
+    (scale_p, scale_q), batch_shape = checks.broadcast(where, scale_p=scale_p, scale_q=scale_q)
+    _positive(where, scale_p=scale_p, scale_q=scale_q)
+    kl = 0.5 * _relative_log_ratio_term(2.0 * (jnp.log(scale_p) - jnp.log(scale_q)))
+    return jnp.broadcast_to(kl, batch_shape)
+
+
+def half_cauchy_half_cauchy(scale_p: ArrayLike, scale_q: ArrayLike) -> Array:
+    """KL(HalfCauchy(γ_p) ‖ HalfCauchy(γ_q)) = log[(γ_p + γ_q)²/(4γ_pγ_q)], elementwise: as for
+    half_normal_half_normal, that of Cauchy(0, γ_p) ‖ Cauchy(0, γ_q)."""
+    where = _where("half_cauchy_half_cauchy")
+    (scale_p, scale_q), batch_shape = checks.broadcast(where, scale_p=scale_p, scale_q=scale_q)
+    _positive(where, scale_p=scale_p, scale_q=scale_q)
+    kl = jnp.log1p((scale_p - scale_q) ** 2 / (4.0 * scale_p * scale_q))
+    return jnp.broadcast_to(kl, batch_shape)
+
+
 # ---------------------------------------------------------------- positive / bounded families
 def exponential_exponential(rate_p: ArrayLike, rate_q: ArrayLike) -> Array:
     """KL(Exp(rate_p) ‖ Exp(rate_q)) = λq/λp − 1 − log(λq/λp), elementwise."""
@@ -179,15 +202,76 @@ def gamma_gamma(
         rate_q=rate_q,
     )
     _positive(where, concentration_p=a_p, rate_p=b_p, concentration_q=a_q, rate_q=b_q)
+    return jnp.broadcast_to(_gamma_terms(a_p, b_p, a_q, b_q), batch_shape)
+
+
+def _gamma_terms(a_p: Array, b_p: Array, a_q: Array, b_q: Array) -> Array:
+    """KL(Gamma(a_p, rate b_p) ‖ Gamma(a_q, rate b_q)) of checked parameters (shapes broadcast)."""
     log_ratio = jnp.log(b_q) - jnp.log(b_p)
     # α_q log(β_p/β_q) + α_p(β_q/β_p − 1) = α_p·(r − 1 − log r) + (α_p − α_q)·log r, r = β_q/β_p.
-    kl = (
+    return (
         (a_p - a_q) * digamma(a_p)
         - gammaln(a_p)
         + gammaln(a_q)
         + a_p * _relative_log_ratio_term(log_ratio)
         + (a_p - a_q) * log_ratio
     )
+
+
+def inverse_gamma_inverse_gamma(
+    concentration_p: ArrayLike, scale_p: ArrayLike, concentration_q: ArrayLike, scale_q: ArrayLike
+) -> Array:
+    """KL(InvGamma(a_p, s_p) ‖ InvGamma(a_q, s_q)), elementwise.
+
+    1/z ~ Gamma(a, rate=s), and KL is invariant under a shared bijection (here 1/z), so it is
+    gamma_gamma(a_p, s_p, a_q, s_q).
+    """
+    where = _where("inverse_gamma_inverse_gamma")
+    (a_p, s_p, a_q, s_q), batch_shape = checks.broadcast(
+        where,
+        concentration_p=concentration_p,
+        scale_p=scale_p,
+        concentration_q=concentration_q,
+        scale_q=scale_q,
+    )
+    _positive(where, concentration_p=a_p, scale_p=s_p, concentration_q=a_q, scale_q=s_q)
+    return jnp.broadcast_to(_gamma_terms(a_p, s_p, a_q, s_q), batch_shape)
+
+
+def chi2_chi2(df_p: ArrayLike, df_q: ArrayLike) -> Array:
+    """KL(χ²(k_p) ‖ χ²(k_q)), elementwise: gamma_gamma(k_p/2, ½, k_q/2, ½), which with equal
+    rates is (a_p − a_q)ψ(a_p) − log Γ(a_p) + log Γ(a_q) for a = k/2."""
+    where = _where("chi2_chi2")
+    (df_p, df_q), batch_shape = checks.broadcast(where, df_p=df_p, df_q=df_q)
+    _positive(where, df_p=df_p, df_q=df_q)
+    a_p, a_q = df_p / 2, df_q / 2
+    kl = (a_p - a_q) * digamma(a_p) - gammaln(a_p) + gammaln(a_q)
+    return jnp.broadcast_to(kl, batch_shape)
+
+
+def pareto_pareto(
+    concentration_p: ArrayLike, scale_p: ArrayLike, concentration_q: ArrayLike, scale_q: ArrayLike
+) -> Array:
+    """KL(Pareto(α_p, s_p) ‖ Pareto(α_q, s_q)), elementwise.
+
+    = α_q·log(s_p/s_q) + r − 1 − log r with r = α_q/α_p, when s_q ≤ s_p (from E_p[log z] =
+    log s_p + 1/α_p), and +inf when s_q > s_p (p puts mass on [s_p, s_q), where q has none).
+    The gradient is that of the finite branch where s_q ≤ s_p and 0 where the KL is +inf.
+    """
+    where = _where("pareto_pareto")
+    (a_p, s_p, a_q, s_q), batch_shape = checks.broadcast(
+        where,
+        concentration_p=concentration_p,
+        scale_p=scale_p,
+        concentration_q=concentration_q,
+        scale_q=scale_q,
+    )
+    _positive(where, concentration_p=a_p, scale_p=s_p, concentration_q=a_q, scale_q=s_q)
+    # Both branches have finite gradients, so where() does not leak NaN into the other one.
+    finite = a_q * (jnp.log(s_p) - jnp.log(s_q)) + _relative_log_ratio_term(
+        jnp.log(a_q) - jnp.log(a_p)
+    )
+    kl = jnp.where(s_q <= s_p, finite, jnp.inf)
     return jnp.broadcast_to(kl, batch_shape)
 
 
@@ -431,6 +515,8 @@ def _registered(p: str, q: str, fn: Callable[..., Array]) -> tuple[tuple[str, st
 
 
 #: Closed forms by (p module name, q module name); read-only, looked up by `kl_divergence`.
+#: generalized_normal has none: with loc_p ≠ loc_q, E_p|z − loc_q|^β has no closed form for
+#: general β, even for equal powers (β = 1, 2 are laplace_laplace and normal_normal).
 CLOSED_FORMS: MappingProxyType[tuple[str, str], Callable[..., Array]] = MappingProxyType(
     dict(
         [
@@ -453,6 +539,11 @@ CLOSED_FORMS: MappingProxyType[tuple[str, str], Callable[..., Array]] = MappingP
                 multivariate_normal_multivariate_normal,
             ),
             _registered("low_rank_normal", "normal", low_rank_normal_normal),
+            _registered("half_normal", "half_normal", half_normal_half_normal),
+            _registered("half_cauchy", "half_cauchy", half_cauchy_half_cauchy),
+            _registered("inverse_gamma", "inverse_gamma", inverse_gamma_inverse_gamma),
+            _registered("chi2", "chi2", chi2_chi2),
+            _registered("pareto", "pareto", pareto_pareto),
         ]
     )
 )
@@ -561,11 +652,15 @@ __all__ = [
     "CLOSED_FORMS",
     "beta_beta",
     "cauchy_cauchy",
+    "chi2_chi2",
     "closed_form",
     "dirichlet_dirichlet",
     "exponential_exponential",
     "gamma_gamma",
     "gumbel_gumbel",
+    "half_cauchy_half_cauchy",
+    "half_normal_half_normal",
+    "inverse_gamma_inverse_gamma",
     "kl_divergence",
     "laplace_laplace",
     "lognormal_lognormal",
@@ -573,6 +668,7 @@ __all__ = [
     "monte_carlo_kl",
     "multivariate_normal_multivariate_normal",
     "normal_normal",
+    "pareto_pareto",
     "tanh_normal_tanh_normal",
     "uniform_uniform",
     "von_mises_von_mises",

@@ -1,6 +1,7 @@
 """Location-scale families z = loc + scale · ε: the shared implementation of their contract.
 
-Normal, Laplace, logistic, Gumbel and Cauchy differ only in the law of the standard noise ε. Each
+Normal, Laplace, logistic, Gumbel and Cauchy differ only in the law of the standard noise ε (and
+half_normal, half_cauchy are the same with loc fixed at 0). Each
 of those modules states that law as a `Law` (its name, how to draw ε, log p(ε)) and defines its
 contract functions (`noise`, `transform`, `sample`, `sample_and_log_prob`, `log_prob`,
 `noise_shape`) explicitly, each a one-line call into the helpers below, so the arithmetic and the
