@@ -11,9 +11,12 @@ bit for bit, one end-to-end training run) run at XLA's default optimization leve
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +24,28 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Set by tests/conftest.py for the session and, unless `optimized`, inherited by children.
 UNOPTIMIZED_FLAG = "--xla_backend_optimization_level=0"
+
+
+CACHE_VARIABLE = "JAX_COMPILATION_CACHE_DIR"
+
+
+def share_compilation_cache() -> None:
+    """Point this process, its xdist workers and its children at one JAX compilation cache.
+
+    The first process of the session (pytest's controller, or the only process without xdist)
+    creates a temporary directory and removes it at exit; processes it starts inherit the
+    variables (JAX reads them at its first compilation), so a program compiled by one worker or
+    child is loaded, not recompiled, by the others. Every program is cached (no minimum compile
+    time or size): most of the suite's are small and compiled in fractions of a second, which is
+    exactly the cost repeated across processes. A cache directory set by the user is kept as is.
+    """
+    if CACHE_VARIABLE in os.environ:
+        return
+    directory = tempfile.mkdtemp(prefix="reparam-test-xla-cache-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    os.environ[CACHE_VARIABLE] = directory
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "-1"
 
 
 def env(optimized: bool = False, **extra: str) -> dict[str, str]:

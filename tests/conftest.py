@@ -10,6 +10,11 @@ from tests import child
 # those started with `child.env(optimized=True)`: the family identities (sample ==
 # transform(noise) bit for bit) and one end-to-end training run are checked as users compile.
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + child.UNOPTIMIZED_FLAG).strip()
+# One XLA compilation cache for the whole session: the two xdist workers and every child process
+# (the experiments' quick runs, the README's commands, the fault-injection runs) compile many of
+# the same programs; each is compiled once and read back by the others. The cache lives only as
+# long as the session (a fresh `make test` compiles everything once, as CI does).
+child.share_compilation_cache()
 
 import jax
 import pytest
