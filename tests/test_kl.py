@@ -625,14 +625,19 @@ def test_closed_form_agrees_with_the_family_modules_monte_carlo(case):
     p, q = _family(case.p_family), _family(case.q_family)
     assert kl.closed_form(p, q) is case.fn
     n = 20_000  # enough to catch a swapped or misread parameter by many standard errors
+
+    # One compiled program per case (the pairs share shapes): cheaper than running the
+    # samplers op by op, which compiles each primitive.
+    @jax.jit
+    def monte_carlo(key, p_batch, q_params):
+        return kl.monte_carlo_kl(p, p_batch, q, q_params, key=key, num_samples=1)
+
     for i, (p_params, q_params) in enumerate(case.pairs):
         p_params = tuple(jnp.asarray(v, jnp.float64) for v in p_params)
         q_params = tuple(jnp.asarray(v, jnp.float64) for v in q_params)
         # n copies of the parameters as a batch, one draw each: n independent estimates.
         p_batch = tuple(jnp.broadcast_to(v, (n, *v.shape)) for v in p_params)
-        estimates = np.asarray(
-            kl.monte_carlo_kl(p, p_batch, q, q_params, key=jax.random.key(30 + i), num_samples=1)
-        )
+        estimates = np.asarray(monte_carlo(jax.random.key(30 + i), p_batch, q_params))
         assert estimates.shape == (n,)
         exact = float(kl.kl_divergence(p, p_params, q, q_params))
         standard_error = estimates.std(ddof=1) / np.sqrt(estimates.size)
