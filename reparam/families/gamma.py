@@ -30,6 +30,7 @@ import numpy as np
 from jax.scipy.special import digamma, gammainc, gammaln, xlogy
 
 from reparam import checks
+from reparam.families._chunks import in_chunks
 from reparam.families._gamma_sampler import log_gamma
 
 Array = jax.Array
@@ -43,35 +44,6 @@ EVENT_NDIMS = 0
 _UNDERFLOW_MARGIN = 8.0
 
 
-# Elements per chunk of `_random_gamma_grad_in_chunks`: small enough that one straggler holds
-# back few others, large enough that the loop over chunks costs little (measured: 10^6 float32
-# elements took 2.5-4x less time in chunks of 10^4 than in one piece, or in chunks of 10^3).
-_GRAD_CHUNK = 8192
-
-
-def _random_gamma_grad_in_chunks(concentration: Array, z: Array) -> Array:
-    """`lax.random_gamma_grad(concentration, z)`, the same values, computed chunk by chunk.
-
-    Its series and continued fraction are `while` loops over the whole array that run until the
-    slowest element has converged, every iteration touching every element; per chunk, each loop
-    stops when that chunk's slowest element has converged.
-    """
-    shape = z.shape
-    size = z.size
-    if size <= 2 * _GRAD_CHUNK:
-        return jax.lax.random_gamma_grad(concentration, z)
-    chunks = -(-size // _GRAD_CHUNK)
-    pad = chunks * _GRAD_CHUNK - size  # padded with a = z = 1: finite and quick to converge
-
-    def pieces(x):
-        return jnp.pad(x.reshape(-1), (0, pad), constant_values=1).reshape(chunks, _GRAD_CHUNK)
-
-    out = jax.lax.map(
-        lambda pair: jax.lax.random_gamma_grad(*pair), (pieces(concentration), pieces(z))
-    )
-    return out.reshape(-1)[:size].reshape(shape)
-
-
 def _d_log_z_d_concentration(concentration: Array, log_z: Array) -> Array:
     """d log z / da for z = G ~ Gamma(a, 1) held at fixed CDF; elementwise, shape of `log_z`."""
     tiny = np.finfo(log_z.dtype).tiny
@@ -79,7 +51,9 @@ def _d_log_z_d_concentration(concentration: Array, log_z: Array) -> Array:
     # Evaluate jax's rule only where z is a normal float; elsewhere feed it a harmless z = 1 so
     # that the unused branch of `where` cannot produce NaN (which would leak into gradients).
     z = jnp.exp(jnp.where(underflows, jnp.zeros_like(log_z), log_z))
-    exact = _random_gamma_grad_in_chunks(concentration, z) / z
+    # In chunks (same values): its series and continued fraction are `while` loops that run until
+    # the slowest element of the array has converged (reparam/families/_chunks.py).
+    exact = in_chunks(jax.lax.random_gamma_grad, concentration, z) / z
     asymptotic = (digamma(concentration + 1) - log_z) / concentration
     return jnp.where(underflows, asymptotic, exact)
 
