@@ -28,11 +28,6 @@ Array = jax.Array
 # Best–Fisher's acceptance probability falls from 1 (κ → 0) to √(e/(2π)) ≈ 0.658 (κ → ∞); the
 # compacted lists are sized for a rejection rate of at most this.
 _REJECTION_RATE = 0.35
-# Where every κ ≤ _SMALL_KAPPA the rejection rate is at most ≈ 0.085 (simulated: 0.084 at
-# κ = 0.7, 0.050 at 0.5, 0.021 at 0.3), and lists sized for 0.35 would hold 4x the elements still
-# pending: the rounds then use lists sized for _SMALL_KAPPA_REJECTION_RATE.
-_SMALL_KAPPA = 0.75
-_SMALL_KAPPA_REJECTION_RATE = 0.1
 
 
 def _draw(dtype):
@@ -102,18 +97,8 @@ def best_fisher(key: Array, concentration: Array) -> Array:
     rho = 2 * kappa / (tau + sqrt_2tau)
     one_minus_rho = (1 + 1 / (root + 2 * kappa) + sqrt_2tau) / (tau + sqrt_2tau)
     r_minus_1 = one_minus_rho**2 / (2 * rho)
-
-    def rounds(rejection_rate):
-        return lambda: batched_rejection(
-            key, _draw(compute), _test, (kappa, r_minus_1), rejection_rate, compute
-        )
-
-    # Either schedule gives exact draws (an overflowing list only delays elements to the final
-    # loop); the smaller one is cheaper where it fits.
-    half_sine = jax.lax.cond(
-        jnp.max(kappa) <= _SMALL_KAPPA,
-        rounds(_SMALL_KAPPA_REJECTION_RATE),
-        rounds(_REJECTION_RATE),
+    half_sine = batched_rejection(
+        key, _draw(compute), _test, (kappa, r_minus_1), _REJECTION_RATE, compute
     )
     omega = 2 * jnp.arcsin(half_sine)
     omega = jnp.where(valid, omega, jnp.nan)
