@@ -30,6 +30,7 @@ import numpy as np
 from jax.scipy.special import digamma, gammainc, gammaln, xlogy
 
 from reparam import checks
+from reparam.families._chunks import in_chunks
 from reparam.families._gamma_sampler import log_gamma
 
 Array = jax.Array
@@ -50,7 +51,9 @@ def _d_log_z_d_concentration(concentration: Array, log_z: Array) -> Array:
     # Evaluate jax's rule only where z is a normal float; elsewhere feed it a harmless z = 1 so
     # that the unused branch of `where` cannot produce NaN (which would leak into gradients).
     z = jnp.exp(jnp.where(underflows, jnp.zeros_like(log_z), log_z))
-    exact = jax.lax.random_gamma_grad(concentration, z) / z
+    # In chunks (same values): its series and continued fraction are `while` loops that run until
+    # the slowest element of the array has converged (reparam/families/_chunks.py).
+    exact = in_chunks(jax.lax.random_gamma_grad, concentration, z) / z
     asymptotic = (digamma(concentration + 1) - log_z) / concentration
     return jnp.where(underflows, asymptotic, exact)
 
