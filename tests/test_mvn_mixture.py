@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import optimize, stats
 from scipy.special import logsumexp, softmax
 
 from reparam import multivariate_normal_mixture as mixture
@@ -64,31 +64,46 @@ def reference_moments(logits, locs, scale_trils):
     return mean, second - np.outer(mean, mean)
 
 
-def rosenblatt(z, logits, locs, scale_trils):
-    """u_j = F_j(z_j | z_<j) for draws z (n, d) of one mixture: the conditional of component k
-    by the Schur complement of Σₖ (not the Cholesky shortcut the library uses), its weight
+def conditional_cdf(j, z, logits, locs, scale_trils):
+    """F_j(z_j | z_<j) for draws z (n, ≥ j + 1) of one mixture: the conditional of component k by
+    the Schur complement of Σₖ (not the Cholesky shortcut the library uses), its weight
     ∝ wₖ N(z_<j; μₖ,<j, Σₖ,<j<j)."""
-    sigmas = _covariances(scale_trils)
-    n, d = z.shape
-    u = np.empty((n, d))
-    for j in range(d):
-        log_weights, cdfs = [], []
-        for k, (mu, sigma) in enumerate(zip(locs, sigmas, strict=True)):
-            if j == 0:
-                log_marginal, mean, var = np.zeros(n), np.full(n, mu[0]), sigma[0, 0]
-            else:
-                earlier, cross = sigma[:j, :j], sigma[j, :j]
-                log_marginal = np.reshape(
-                    stats.multivariate_normal(mu[:j], earlier).logpdf(z[:, :j]), n
-                )
-                coefficients = np.linalg.solve(earlier, cross)
-                mean = mu[j] + (z[:, :j] - mu[:j]) @ coefficients
-                var = sigma[j, j] - cross @ coefficients
-            log_weights.append(np.log(softmax(logits)[k]) + log_marginal)
-            cdfs.append(stats.norm.cdf(z[:, j], mean, np.sqrt(var)))
-        weights = softmax(np.stack(log_weights), axis=0)
-        u[:, j] = np.sum(weights * np.stack(cdfs), axis=0)
-    return u
+    n = z.shape[0]
+    log_weights, cdfs = [], []
+    for mu, sigma, log_w in zip(
+        locs, _covariances(scale_trils), np.log(softmax(logits)), strict=True
+    ):
+        if j == 0:
+            log_marginal, mean, var = np.zeros(n), np.full(n, mu[0]), sigma[0, 0]
+        else:
+            earlier, cross = sigma[:j, :j], sigma[j, :j]
+            log_marginal = np.reshape(
+                stats.multivariate_normal(mu[:j], earlier).logpdf(z[:, :j]), n
+            )
+            coefficients = np.linalg.solve(earlier, cross)
+            mean = mu[j] + (z[:, :j] - mu[:j]) @ coefficients
+            var = sigma[j, j] - cross @ coefficients
+        log_weights.append(log_w + log_marginal)
+        cdfs.append(stats.norm.cdf(z[:, j], mean, np.sqrt(var)))
+    return np.sum(softmax(np.stack(log_weights), axis=0) * np.stack(cdfs), axis=0)
+
+
+def rosenblatt(z, *params):
+    """u = (F_1(z_1), F_2(z_2 | z_1), …) for draws z (n, d); uniform on [0, 1]^d if z is drawn."""
+    return np.stack([conditional_cdf(j, z, *params) for j in range(z.shape[-1])], axis=-1)
+
+
+def inverse_rosenblatt(u, *params):
+    """z with rosenblatt(z) = u for one u (d,): coordinate by coordinate, by root finding."""
+    z = np.zeros((1, u.size))
+    for j in range(u.size):
+
+        def residual(value, j=j):
+            z[0, j] = value
+            return conditional_cdf(j, z, *params)[0] - u[j]
+
+        z[0, j] = optimize.brentq(residual, -60.0, 60.0, xtol=1e-14, rtol=1e-15)
+    return z[0]
 
 
 def reference_mixture_cdf(x, weights, locs, scales):
@@ -209,6 +224,36 @@ def test_implicit_jacobian_matches_conditional_cdf_finite_differences():
             if index == 2:
                 upper = np.triu(np.ones((d, d), bool), k=1)
                 np.testing.assert_array_equal(got[..., upper], 0.0)
+
+
+def test_second_derivative_follows_the_inverse_rosenblatt_map():
+    """d²z/dt² along one direction through every parameter entry, at fixed u = rosenblatt(z),
+    against second differences of the inverse Rosenblatt map (root finding per coordinate)."""
+    params = _row(0)
+    directions = (
+        np.array([1.0, -0.5]),
+        np.array([[0.3, -0.2, 0.5], [-0.4, 0.1, 0.2]]),
+        np.tril(np.array([[[0.2, 0, 0], [0.3, -0.1, 0], [0.1, 0.2, 0.3]]] * 2))
+        * [[[1.0]], [[-0.5]]],
+    )
+    n = 4
+
+    def draw(t):
+        moved = tuple(jnp.asarray(p) + t * v for p, v in zip(params, directions, strict=True))
+        return mixture.sample(jax.random.key(60), *moved, sample_shape=(n,))
+
+    first = lambda t: jax.jvp(draw, (t,), (jnp.ones_like(t),))[1]
+    with jax.debug_key_reuse(False):
+        z = np.asarray(draw(jnp.zeros(())))
+        second = np.asarray(jax.jit(lambda t: jax.jvp(first, (t,), (jnp.ones_like(t),))[1])(0.0))
+    step = 1e-3
+    moved = lambda t: tuple(p + t * v for p, v in zip(params, directions, strict=True))
+    u = rosenblatt(z, *params)
+    for row in range(n):
+        up = inverse_rosenblatt(u[row], *moved(step))
+        down = inverse_rosenblatt(u[row], *moved(-step))
+        reference = (up - 2 * z[row] + down) / step**2
+        np.testing.assert_allclose(second[row], reference, rtol=1e-4, atol=1e-5, err_msg=f"{row}")
 
 
 # ------------------------------------------------------------------ global MC gradients
