@@ -340,18 +340,22 @@ def test_one_dimension_agrees_with_normal_mixture():
     u = np.take_along_axis(np.broadcast_to(middle, (16, 3, 3)), chosen[..., None], axis=-1)
     lifted_eps = np.concatenate([eps[..., 3:], u], axis=-1)  # (16, 3, 2)
 
-    jacobian_1d = jax.jacfwd(normal_mixture.transform, argnums=(1, 2, 3))
-    jacobian_nd = jax.jacfwd(mixture.transform, argnums=(1, 2, 3))
-    z = np.asarray(normal_mixture.transform(eps, logits, locs, scales))
-    np.testing.assert_allclose(
-        np.asarray(mixture.transform(lifted_eps, *lifted))[..., 0], z, rtol=1e-15
+    @jax.jit  # one program for both draws and both Jacobians
+    def draws_and_jacobians(eps, params, lifted_eps, lifted):
+        derivative_1d = jax.jacfwd(normal_mixture.transform, argnums=(1, 2, 3))
+        derivative_nd = jax.jacfwd(mixture.transform, argnums=(1, 2, 3))
+        return (
+            normal_mixture.transform(eps, *params),
+            mixture.transform(lifted_eps, *lifted)[..., 0],
+            derivative_1d(eps, *params),
+            derivative_nd(lifted_eps, *lifted),
+        )
+
+    z, z_lifted, jacobians, lifted_jacobians = draws_and_jacobians(
+        eps, (logits, locs, scales), lifted_eps, lifted
     )
-    for name, one, many in zip(
-        NAMES,
-        jacobian_1d(eps, logits, locs, scales),
-        jacobian_nd(lifted_eps, *lifted),
-        strict=True,
-    ):
+    np.testing.assert_allclose(np.asarray(z_lifted), np.asarray(z), rtol=1e-15)
+    for name, one, many in zip(NAMES, jacobians, lifted_jacobians, strict=True):
         np.testing.assert_allclose(
             np.reshape(np.asarray(many), np.shape(one)),
             np.asarray(one),
