@@ -5,10 +5,11 @@ dtypes, jit/vmap/grad, bad parameters and hypothesis extremes in tests/test_fami
 log_prob vs scipy.stats.multivariate_normal; moments in closed form and of samples; KS of
 marginals and a projection (1-D normal mixtures); the implicit Jacobian per draw against
 −J_z⁻¹ J_θ from central differences of the conditional CDFs (the Rosenblatt map, written
-independently with Schur complements); Monte-Carlo gradients of E[f(z)] for f = z, z zᵀ and
-exp(−|z|²) with respect to every entry of every parameter against the exact gradient of closed
-forms within 5 standard errors; d = 1 against normal_mixture; switched-off components; float32
-extremes; shape errors.
+independently with Schur complements), and its second derivative against the inverse Rosenblatt
+map (root finding); Monte-Carlo gradients of E[f(z)] for f = z, z zᵀ and exp(−|z|²) with
+respect to every entry of every parameter against the exact gradient of closed forms within 5
+standard errors; d = 1 against normal_mixture; switched-off components; float32 extremes; shape
+errors.
 """
 
 from __future__ import annotations
