@@ -44,6 +44,7 @@ PARAMETERS = {
     "chi2": ("df",),
     "pareto": ("concentration", "scale"),
     "generalized_normal": ("loc", "scale", "power"),
+    "multivariate_normal_mixture": ("logits", "locs", "scale_trils"),
 }
 # No parameter-free ε: the sampler is a rejection/gamma sampler with implicit gradients.
 WITHOUT_NOISE = {

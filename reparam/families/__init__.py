@@ -29,6 +29,7 @@ from reparam.families import (
     lognormal,
     low_rank_normal,
     multivariate_normal,
+    multivariate_normal_mixture,
     normal,
     normal_mixture,
     pareto,
@@ -77,6 +78,7 @@ FAMILIES = (
     "chi2",
     "pareto",
     "generalized_normal",
+    "multivariate_normal_mixture",
 )
 
 __all__ = [
@@ -102,6 +104,7 @@ __all__ = [
     "lognormal",
     "low_rank_normal",
     "multivariate_normal",
+    "multivariate_normal_mixture",
     "normal",
     "normal_mixture",
     "pareto",
