@@ -27,6 +27,13 @@ PAPER_MISSING = (
 )
 
 
+SPHERES = {
+    1: "latent manifold dimension: R^d for the N-VAE, S^d ⊂ R^(d+1) for the spherical families "
+    "(the authors' example code gives the vMF d + 1 coordinates)",
+    0: "latent coordinates: R^d for the N-VAE, S^(d−1) ⊂ R^d for the spherical families",
+}
+
+
 def _runs(record: Mapping[str, Any]) -> list[dict]:
     return record["results"]["runs"]
 
@@ -57,7 +64,9 @@ def verdict(record: Mapping[str, Any], d: int = 5) -> str:
     word = "beats" if diff > 2 * se else ("is beaten by" if diff < -2 * se else "ties with")
     return (f"At d = {d} the S-VAE {word} the N-VAE on these runs: LL {s['log_likelihood']:.2f} "
             f"vs {n['log_likelihood']:.2f} (difference {diff:+.2f} ± {se:.2f} nats, 1 s.e. over "
-            f"validation examples; same examples, different models).")  # fmt: skip
+            f"validation examples; same examples, different models). Tried: one seed "
+            f"({record['config']['seed']}), the budget above, the paper's architecture and "
+            "optimizer; no early stopping, no longer training.")  # fmt: skip
 
 
 def render(record: Mapping[str, Any]) -> str:
@@ -78,15 +87,15 @@ def render(record: Mapping[str, Any]) -> str:
         "",
         f"Ours: at most {config['epochs']} epochs per (family, d) and {caps} per run; the runs "
         f"trained {epochs[0]}–{epochs[-1]} epochs. The paper: early stopping, up to 1000 "
-        "epochs. Our numbers are therefore those of heavily truncated training unless the "
-        "epochs column says otherwise, and compare families under one equal budget only. "
+        "epochs. Unless the epochs column reaches that, our numbers are those of truncated "
+        "training and compare the families under one budget only; with a time cap the budget "
+        "is equal wall time per run, not equal epochs (a family with slower passes gets fewer). "
+        "The machine is shared (see its load above), so pass times are noisy. "
         f"Data: {config['dataset']}, {results['train_examples']} training examples; evaluation "
         f"on the first {runs[0]['eval_examples'] if runs else 0} validation examples "
         f"(validation split; the test split is not used). Architecture: MLP "
         f"{tuple(config['hidden'])} ReLU, batch {config['batch_size']}, Adam "
-        f"{config['learning_rate']}. d = latent manifold dimension: R^d for the N-VAE, "
-        f"S^(d+{config['sphere_ambient_extra']}−1) ⊂ R^(d+{config['sphere_ambient_extra']}) for "
-        "the spherical families.",
+        f"{config['learning_rate']}. d = {SPHERES[config['sphere_ambient_extra']]}.",
         "",
         "## Validation log-likelihood, ELBO and KL",
         "",
