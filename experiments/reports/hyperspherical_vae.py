@@ -66,7 +66,8 @@ def verdict(record: Mapping[str, Any], d: int = 5) -> str:
         return f"No N-VAE / S-VAE pair at d = {d} in this record."
     diff = s["log_likelihood"] - n["log_likelihood"]
     se = float(np.hypot(n["log_likelihood_se"], s["log_likelihood_se"]))
-    word = "beats" if diff > 2 * se else ("is beaten by" if diff < -2 * se else "ties with")
+    word = ("beats" if diff > 2 * se else "does not beat (is beaten by)" if diff < -2 * se
+            else "does not beat (within 2 s.e. of)")  # fmt: skip
     text = (f"At d = {d} the S-VAE {word} the N-VAE on these runs: LL {s['log_likelihood']:.2f} "
             f"vs {n['log_likelihood']:.2f} (difference {diff:+.2f} ± {se:.2f} nats, 1 s.e. over "
             f"validation examples; same examples, different models). Tried: one seed "
