@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -81,7 +83,7 @@ def main(experiment: Experiment, argv: list[str] | None = None) -> int:
         if launch.coordinator is not None:  # before any other JAX call
             distributed.initialize(launch.coordinator, launch.num_processes, launch.process_id)
         if isinstance(command, Evaluate):
-            return evaluate_command(experiment, command)
+            return evaluate_command(experiment, command, argv)
         if isinstance(command, Compare):
             top = experiment.compare_top if command.top is None else command.top
             config_type, workdirs = experiment.Config, command.workdirs
@@ -187,9 +189,10 @@ def evaluate_checkpoint(
     return results | {"checkpoint": str(checkpointer.directory / str(epoch)), "epochs": epoch}
 
 
-def evaluate_command(experiment: Experiment, command: Evaluate) -> int:
+def evaluate_command(experiment: Experiment, command: Evaluate, argv: list[str] = ()) -> int:
     """Print the experiment's `evaluate_fields`, then the NLL as the last line; with --json, also
-    write every value measured there."""
+    write every value measured there, with the command, provenance and wall and CPU seconds."""
+    started, started_cpu, measured = time.perf_counter(), time.process_time(), runner.provenance()
     results = evaluate_checkpoint(
         experiment,
         command.checkpoint,
@@ -199,6 +202,10 @@ def evaluate_command(experiment: Experiment, command: Evaluate) -> int:
         examples=command.examples,
     )
     if command.json is not None:
+        results |= {"command": f"python -m experiments.{experiment.name} {shlex.join(argv)}"}
+        results |= {"provenance": measured, "wall_seconds": time.perf_counter() - started}
+        results |= {"cpu_seconds": time.process_time() - started_cpu}
+        results |= {"load_average_end": [round(x, 2) for x in os.getloadavg()]}
         command.json.write_text(json.dumps(results, indent=2) + "\n")
     for name in experiment.evaluate_fields:
         print(f"{name}: {results[name]}")
