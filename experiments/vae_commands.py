@@ -17,7 +17,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from experiments import runner, vae_plots
+from experiments import runner, vae_plots, vae_records
 from experiments.runs import (
     Compare,
     Evaluate,
@@ -92,7 +92,7 @@ def main(experiment: Experiment, argv: list[str] | None = None) -> int:
             print(f"wrote {command.out}")
             return 0
         if isinstance(command, Table):
-            return table_command(experiment, command)
+            return table_command(experiment, command, argv)
         if isinstance(command, Paired):
             print(paired_table(paired_nll(list(command.records))))
             return 0
@@ -214,9 +214,12 @@ def evaluate_command(experiment: Experiment, command: Evaluate, argv: list[str] 
     return 0
 
 
-def table_command(experiment: Experiment, command: Table) -> int:
+def table_command(experiment: Experiment, command: Table, argv: list[str] = ()) -> int:
     """One markdown row per finished run (and, with --json, the rows with every result): passes,
-    training minutes, validation −ELBO, NLL, the experiment's `table_columns`."""
+    training minutes, validation −ELBO, NLL, the experiment's `table_columns`; with --record, the
+    runs' one committed record (`vae_records.write`)."""
+    if command.record:
+        print(f"wrote {vae_records.write(experiment, command.workdirs, argv)}")
     valid_key, rows = experiment.curves[1], []
     for workdir in command.workdirs:
         config = read_config(workdir, experiment.Config)
