@@ -9,6 +9,9 @@ from typing import Any
 
 from experiments import runner
 
+# The datasets' names and pixel counts (facts of the data, as in reparam.train.data).
+DATASETS = {"mnist": ("static binarized MNIST", 784), "digits": ("the embedded 8x8 digits", 64)}
+
 
 def process(part: dict[str, Any]) -> str:
     """When, at which commit, on what machine and how long one process (train or evaluate) ran,

@@ -65,14 +65,16 @@ def short_runs(runs: list[dict]) -> list[str]:
 
 def setup(runs: list[dict]) -> list[str]:
     c = runs[0]["train"]["config"]
+    data, pixels = _vae_runs.DATASETS[c["dataset"]]
     widths = "-".join(str(w) for w in c["hidden"])
     back = "-".join(str(w) for w in c["hidden"][::-1])
     return [
         "## Setup",
         "",
         f"The model of Jang et al.'s released code (ericjang/gumbel-softmax): {c['latents']} "
-        f"independent {c['categories']}-way categoricals; encoder 784-{widths} to their logits, "
-        f"decoder {c['latents'] * c['categories']}-{back}-784 over the flattened one-hot (or "
+        f"independent {c['categories']}-way categoricals on {data}; encoder {pixels}-{widths} to "
+        f"their logits, decoder {c['latents'] * c['categories']}-{back}-{pixels} over the "
+        "flattened one-hot (or "
         f"relaxed) code, {c['activation']}; uniform prior with the closed-form categorical KL; "
         "the decoder's output bias starts at the logit of the training pixels' means. Adam at "
         f"{c['learning_rate']:g} (TF's default β and ε), batch {c['batch_size']}, "

@@ -58,14 +58,15 @@ def short_runs(runs: list[dict]) -> list[str]:
 
 def setup(runs: list[dict]) -> list[str]:
     c = runs[0]["train"]["config"]
-    widths = "-".join(str(w) for w in (*c["hidden"], c["latent"]))
+    data, pixels = _vae_runs.DATASETS[c["dataset"]]
+    widths = "-".join(str(w) for w in (pixels, *c["hidden"], c["latent"]))
     return [
         "## Setup",
         "",
         f"The IWAE paper's one-stochastic-layer model: a {widths} {c['activation']} encoder "
         "(Gaussian, log-variance head) and its mirror decoder (Bernoulli logits, output bias "
-        "started at the logit of the training pixels' means), on static binarized MNIST "
-        f"({c['dataset']}). Adam with β2 = {c['b2']} and ε = {c['eps']:g}, batch "
+        f"started at the logit of the training pixels' means), on {data}. Adam with "
+        f"β2 = {c['b2']} and ε = {c['eps']:g}, batch "
         f"{c['batch_size']}, learning rate {c['learning_rate']:g}·10^(−i/7) for 3^i passes, "
         f"i = 0…{c['stages'] - 1} (the schedule is cut where a run stops), seed {c['seed']}. "
         "The VAE trains on the ELBO with the closed-form KL, IWAE-K on the K-sample "
