@@ -222,14 +222,15 @@ def table_command(experiment: Experiment, command: Table, argv: list[str] = ()) 
         print(f"wrote {vae_records.write(experiment, command.workdirs, argv)}")
     valid_key, rows = experiment.curves[1], []
     for workdir in command.workdirs:
-        config = read_config(workdir, experiment.Config)
+        config, evaluation = read_config(workdir, experiment.Config), workdir / "evaluation.json"
         results = json.loads((workdir / "results.json").read_text())
+        results |= json.loads(evaluation.read_text()) if evaluation.exists() else {}  # evaluate
         best = max(
             (r for r in read_metrics(workdir) if valid_key in r),
             key=lambda r: r[valid_key],
             default={valid_key: None, "epoch": None},
         )
-        skip = ("devices", "name", "log_px")
+        skip = ("devices", "name", "log_px", "provenance", "posterior_mean_variance", "kl_per_dim")
         row = {"run": workdir.name, "label": config.name}
         row |= {k: v for k, v in results.items() if k not in skip}
         row |= {f"best_{valid_key}": best[valid_key], "best_epoch": best["epoch"]}
