@@ -30,9 +30,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder tests
 
-# Every results markdown file that has a committed record, rendered from it (experiments/reports).
+# Every results markdown file that has a committed record, rendered from it (experiments/reports),
+# and the numbers of benchmarks/README.md from benchmarks/records/ (benchmarks/report.py).
 results: $(STAMP)
 	$(BIN)/python -m experiments.reports
+	$(BIN)/python -m benchmarks.report
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -2,6 +2,7 @@
 
     python -m benchmarks.sampling [--n 4000000] [--repeats 21] [--warmup 3] [--dtype float32]
                                   [--clock wall|process] [--only NAME ...] [--compare-hlo]
+                                  [--json benchmarks/records/sampling.json]
 
 Two workloads, each for N draws from N(loc, scale²) with scalar loc and scale, under `jax.jit`:
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib.metadata
+import json
 import os
 import platform
 import re
@@ -100,6 +102,7 @@ def grad_fn(sampler: Sampler, n: int) -> Callable:
 
 
 WORKLOADS: dict[str, Callable[[Sampler, int], Callable]] = {"forward": forward_fn, "grad": grad_fn}
+TITLES = {"forward": "draws only", "grad": "draws + pathwise gradient of mean(z²)"}
 
 
 # ---------------------------------------------------------------- measurement
@@ -301,6 +304,12 @@ def main(argv: list[str] | None = None) -> None:
         help="also say whether reparam and jax.random "
         "compile to the same optimized HLO (metadata and names stripped)",
     )
+    parser.add_argument(
+        "--json",
+        default=None,
+        help="also write the run's record (header, raw times, checks) here, e.g. "
+        "benchmarks/records/sampling.json, which `python -m benchmarks.report` renders",
+    )
     args = parser.parse_args(argv)
     if args.repeats < 15:
         parser.error("--repeats must be >= 15 (medians of fewer rounds are too noisy)")
@@ -319,18 +328,23 @@ def main(argv: list[str] | None = None) -> None:
 
     dtype = jnp.dtype(args.dtype)
     call_args = (jax.random.key(0), jnp.asarray(0.5, dtype), jnp.asarray(2.0, dtype))
-    print(
+    started, started_cpu = time.perf_counter(), time.process_time()
+    header = [
         f"# Normal sampling: {args.n:,} draws per call, {args.dtype}, median of "
         f"{args.repeats} interleaved rounds after {args.warmup} warm-up calls, {args.clock} "
-        "clock\n"
-    )
-    print("\n".join(machine_lines()))
+        "clock",
+        "",
+        *machine_lines(),
+    ]
     versions = ", ".join(f"{name} {_version(CONTENDERS[name][1])}" for name in samplers)
-    print(f"- contenders: {versions}")
+    header.append(f"- contenders: {versions}")
     if missing:
-        print(f"- not installed (skipped): {', '.join(missing)}")
-    print(f"- command: python -m benchmarks.sampling {' '.join(argv or sys.argv[1:])}".rstrip())
+        header.append(f"- not installed (skipped): {', '.join(missing)}")
+    header.append(f"- command: python -m benchmarks.sampling {' '.join(argv or sys.argv[1:])}")
+    header[-1] = header[-1].rstrip()
+    print("\n".join(header), flush=True)
     notes: list[str] = []
+    times: dict[str, dict[str, list[float]]] = {}
     for workload, make in WORKLOADS.items():
         fns = {name: make(sampler, args.n) for name, sampler in samplers.items()}
         notes += sanity_check(fns, call_args, workload)
@@ -340,11 +354,33 @@ def main(argv: list[str] | None = None) -> None:
             )
             notes.append(f"{workload}: same optimized HLO as jax.random: {same}")
         results = measure(fns, call_args, args.repeats, args.warmup, CLOCKS[args.clock])
-        title = {"forward": "draws only", "grad": "draws + pathwise gradient of mean(z²)"}
-        print(f"\n## {workload}: {title[workload]}\n")
-        print("\n".join(table(results, args.n)))
-    print("\nChecks:")
-    print("\n".join(f"- {note}" for note in notes))
+        times[workload] = {r.name: r.times for r in results}
+    record = {
+        "header": header,
+        "args": vars(args),
+        "times": times,
+        "notes": notes,
+        "wall_seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - started_cpu,
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
+    }
+    print("\n".join(render(record)[len(header) :]))
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(json.dumps(record, indent=1) + "\n")
+
+
+def render(record: dict) -> list[str]:
+    """The markdown of a run (`--json`'s record): its header, a table per workload, the checks."""
+    title, *rest = record["header"]
+    lines = ["### " + title.lstrip("# "), *rest]
+    for workload, times in record["times"].items():
+        results = [Result(name, t) for name, t in times.items()]
+        lines += ["", f"#### {workload}: {TITLES[workload]}", ""]
+        lines += table(results, record["args"]["n"])
+    end = ", ".join(f"{x:.1f}" for x in record["load_average_end"])
+    lines += ["", f"Wall time {record['wall_seconds']:.0f} s; load average at the end {end}."]
+    return [*lines, "", "Checks:", *(f"- {note}" for note in record["notes"])]
 
 
 if __name__ == "__main__":

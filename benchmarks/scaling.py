@@ -2,8 +2,9 @@
 
     python -m benchmarks.scaling [--quick] [--repeats 5] [--out benchmarks] [--only NAME ...]
 
-Sections (each printed as a markdown table; raw numbers go to <out>/scaling.json and plots to
-<out>/scaling_*.png):
+Sections (each printed as a markdown table; raw numbers go to the record --json, by default
+benchmarks/records/scaling.json, which `python -m benchmarks.report` renders into
+benchmarks/README.md, and plots to <out>/scaling_*.png):
 
   batch    the paper's VAE (784-200-200-50 tanh, analytic KL, Adam) on binarized MNIST, one
            compiled epoch (`reparam.train.make_train_epoch`: a lax.scan over the steps) against
@@ -52,6 +53,7 @@ import optax
 
 DIM, HIDDEN, LATENT = 784, (200, 200), 50
 SECTIONS = ("batch", "k", "samples", "memory", "profile")
+RECORD = Path(__file__).resolve().parent / "records" / "scaling.json"
 
 
 # ---------------------------------------------------------------- timing
@@ -453,6 +455,18 @@ def fmt_bytes(n: float) -> str:
     return f"{n / 1e6:,.0f} MB"
 
 
+def render(results: dict) -> list[str]:
+    """The markdown of a record: its header (date, machine, commit, command), every section's
+    table and, if the memory section came from another run, that run's header."""
+    lines = ["### " + results["header"][0].lstrip("# "), *results["header"][1:]]
+    lines += report(results)
+    if "memory_header" in results:
+        lines += ["", "The peak-memory section is from a separate run:", ""]
+        lines += results["memory_header"][2:]
+    load = ", ".join(f"{x:.1f}" for x in results.get("load_after", []))
+    return [*lines, "", f"Load average at the end: {load}."] if load else lines
+
+
 def report(results: dict) -> list[str]:
     out: list[str] = []
     peak_wall, peak_cpu = results["peak_flops"]
@@ -685,7 +699,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent))
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
     parser.add_argument(
-        "--replot", action="store_true", help="print the report and plots of <out>/scaling.json"
+        "--json",
+        default=None,
+        help="the run's record (default: benchmarks/records/scaling.json, quick runs "
+        "<out>/scaling_quick.json); `python -m benchmarks.report` renders the committed one",
+    )
+    parser.add_argument(
+        "--replot", action="store_true", help="print the report and plots of the --json record"
     )
     parser.add_argument("--memory-child", choices=tuple(MEMORY_CASES), help=argparse.SUPPRESS)
     parser.add_argument(
@@ -703,7 +723,7 @@ def main(argv: list[str] | None = None) -> int:
         gradient_temporaries(*args.gradient_temporaries)
         return 0
     if args.replot:
-        results = json.loads((Path(args.out) / "scaling.json").read_text())
+        results = json.loads(Path(args.json or RECORD).read_text())
         print("\n".join([*results["header"], *report(results)]))
         for path in plot(results, Path(args.out)):
             print(f"- plot: {path}")
@@ -744,8 +764,8 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(f"{x:.1f}" for x in results["load_after"])
     )
     print("\n".join(lines), flush=True)
-    suffix = "_quick" if args.quick else ""
-    (out / f"scaling{suffix}.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    record = Path(args.json or (out / "scaling_quick.json" if args.quick else RECORD))
+    record.write_text(json.dumps(results, indent=1, default=str) + "\n")
     if not args.quick:
         for path in plot(results, out):
             print(f"- plot: {path}")

@@ -1,6 +1,6 @@
 """VAE train-step speed: this project's loop against the Flax example's loop and PyTorch.
 
-    python -m benchmarks.vae_train_step [--steps 200] [--repeats 5] [--threads N]
+    python -m benchmarks.vae_train_step [--steps 200] [--repeats 5] [--threads N] [--json PATH]
 
 The model is the Flax example's VAE (flax/examples/vae): 784-500-20 with ReLU, Bernoulli
 decoder, analytic KL, batch 128, Adam with learning rate 1e-3, on the binarized MNIST training
@@ -23,8 +23,10 @@ Torch is optional (the `bench` extra); without it the torch rows are skipped.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
@@ -35,6 +37,12 @@ LATENT = 20
 HIDDEN = 500
 DIM = 784
 LR = 1e-3
+LABELS = {
+    "reparam": "reparam (`make_train_epoch`: one scanned, donated jit per epoch)",
+    "flax-example": "Flax example (per-step jit, `TrainState.apply_gradients`)",
+    "torch-eager": "PyTorch eager",
+    "torch-compile": "`torch.compile`",
+}
 
 
 def load_data(num_examples: int) -> np.ndarray:
@@ -237,6 +245,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="subset of: reparam flax-example torch-eager torch-compile",
     )
+    parser.add_argument(
+        "--json",
+        default=None,
+        help="also write the run's record (header, raw times) here, e.g. "
+        "benchmarks/records/vae_train_step.json, which `python -m benchmarks.report` renders",
+    )
     args = parser.parse_args(argv)
     import jax
 
@@ -247,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         "torch-eager": lambda: bench_torch(train, args.steps, args.repeats, args.threads, False),
         "torch-compile": lambda: bench_torch(train, args.steps, args.repeats, args.threads, True),
     }
+    from benchmarks.sampling import machine_lines
+
     versions = [f"jax {jax.__version__}", f"backend {jax.default_backend()}"]
     try:
         import torch
@@ -254,34 +270,65 @@ def main(argv: list[str] | None = None) -> int:
         versions.append(f"torch {torch.__version__}")
     except ImportError:
         pass
-    print(
+    started = time.perf_counter()
+    command = f"python -m benchmarks.vae_train_step {' '.join(argv or sys.argv[1:])}".rstrip()
+    header = [
         f"VAE 784-{HIDDEN}-{LATENT} ReLU, batch {BATCH}, Adam {LR}; {args.steps} steps x "
         f"{args.repeats} repeats (median); {len(os.sched_getaffinity(0))} CPU cores visible, "
         f"torch threads {args.threads}; {', '.join(versions)}",
-        flush=True,
-    )
-    rates: dict[str, float] = {}
+        "",
+        *machine_lines(),
+        f"- command: {command}",
+    ]
+    print("\n".join(header), flush=True)
+    times: dict[str, list[float]] = {}
+    skipped: dict[str, str] = {}
     for name, bench in contenders.items():
         if args.only is not None and name not in args.only:
             continue
         try:
-            times = bench()
+            times[name] = bench()
         except ImportError as error:
-            print(f"{name:>14}: skipped ({error})", flush=True)
-            continue
+            skipped[name] = f"skipped ({error})"
         except Exception as error:  # torch.compile needs a C++ toolchain, which may be absent
             first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            print(f"{name:>14}: failed ({type(error).__name__}: {first[:150]})", flush=True)
-            continue
-        rate = args.steps / statistics.median(times)
-        rates[name] = rate
-        spread = f"{args.steps / max(times):.0f}-{args.steps / min(times):.0f}"
-        print(f"{name:>14}: {rate:8.1f} steps/s  (range {spread})", flush=True)
-    if "reparam" in rates:
-        for name, rate in rates.items():
-            if name != "reparam":
-                print(f"reparam / {name}: {rates['reparam'] / rate:.2f}x")
+            skipped[name] = f"failed ({type(error).__name__}: {first[:150]})"
+        if name in times:
+            rate, t = args.steps / statistics.median(times[name]), times[name]
+            spread = f"{args.steps / max(t):.0f}-{args.steps / min(t):.0f}"
+            print(f"{name:>14}: {rate:8.1f} steps/s  (range {spread})", flush=True)
+        else:
+            print(f"{name:>14}: {skipped[name]}", flush=True)
+    record = {
+        "header": header,
+        "args": vars(args),
+        "times": times,
+        "skipped": skipped,
+        "wall_seconds": time.perf_counter() - started,
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
+    }
+    print("\n".join(render(record)[len(header) :]))
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(json.dumps(record, indent=1) + "\n")
     return 0
+
+
+def render(record: dict) -> list[str]:
+    """The markdown of a run (`--json`'s record): its header and the table of loops."""
+    steps, times = record["args"]["steps"], record["times"]
+    rates = {name: steps / statistics.median(t) for name, t in times.items()}
+    lines = [*record["header"], "", "| loop | steps/s (median) | range | reparam ÷ it |"]
+    lines.append("|---|---:|---:|---:|")
+    for name, rate in rates.items():
+        ratio = "—" if name == "reparam" or "reparam" not in rates else (
+            f"{rates['reparam'] / rate:.2f}×"
+        )  # fmt: skip
+        spread = f"{steps / max(times[name]):.0f}–{steps / min(times[name]):.0f}"
+        lines.append(f"| {LABELS.get(name, name)} | {rate:.1f} | {spread} | {ratio} |")
+    lines += [f"- {LABELS.get(name, name)}: {why}" for name, why in record["skipped"].items()]
+    end = ", ".join(f"{x:.1f}" for x in record["load_average_end"])
+    return [*lines, "", f"Wall time {record['wall_seconds']:.0f} s; load average at the end {end}."]
 
 
 if __name__ == "__main__":

@@ -2,9 +2,8 @@
 training run, the set-up run, the commands' options and the `Experiment` description.
 
 An experiment module describes itself as an `Experiment` (its config, how to set up, evaluate and
-draw a run) and calls `experiments.vae_commands.main(EXPERIMENT, argv)`, which parses through
-`experiments.runner`. Training in a work directory is the library's (`reparam.train.workdir`);
-plots are in `experiments.vae_plots`.
+draw a run) and calls `experiments.vae_commands.main(EXPERIMENT, argv)` (parsed by `runner`).
+Training in a work directory: `reparam.train.workdir`; plots: `vae_plots`; records: `vae_records`.
 """
 
 from __future__ import annotations
@@ -111,9 +110,8 @@ class TrainingConfig:
             require(value is None or value >= 1, flag, "a positive integer", value)
         require(min(self.hidden, default=1) >= 1, "--hidden", "positive widths", self.hidden)
         require(self.learning_rate > 0, "--learning-rate", "> 0", self.learning_rate)
-        minutes = self.max_minutes
+        minutes, folder = self.max_minutes, self.data_dir
         require(minutes is None or minutes > 0, "--max-minutes", "> 0", minutes)
-        folder = self.data_dir
         require(folder is None or Path(folder).is_dir(), "--data-dir", "an existing folder", folder)
         return self
 
@@ -201,6 +199,8 @@ class Table:
     """Work directories of finished runs."""
     json: Path | None = None
     """Also write the rows as JSON to this file."""
+    record: bool = False
+    """Gather the runs into experiments/results/records/<experiment>.json (`make results`)."""
 
 
 @dataclasses.dataclass(frozen=True)

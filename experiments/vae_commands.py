@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from experiments import runner, vae_plots
+from experiments import runner, vae_plots, vae_records
 from experiments.runs import (
     Compare,
     Evaluate,
@@ -81,7 +83,7 @@ def main(experiment: Experiment, argv: list[str] | None = None) -> int:
         if launch.coordinator is not None:  # before any other JAX call
             distributed.initialize(launch.coordinator, launch.num_processes, launch.process_id)
         if isinstance(command, Evaluate):
-            return evaluate_command(experiment, command)
+            return evaluate_command(experiment, command, argv)
         if isinstance(command, Compare):
             top = experiment.compare_top if command.top is None else command.top
             config_type, workdirs = experiment.Config, command.workdirs
@@ -90,7 +92,7 @@ def main(experiment: Experiment, argv: list[str] | None = None) -> int:
             print(f"wrote {command.out}")
             return 0
         if isinstance(command, Table):
-            return table_command(experiment, command)
+            return table_command(experiment, command, argv)
         if isinstance(command, Paired):
             print(paired_table(paired_nll(list(command.records))))
             return 0
@@ -187,9 +189,10 @@ def evaluate_checkpoint(
     return results | {"checkpoint": str(checkpointer.directory / str(epoch)), "epochs": epoch}
 
 
-def evaluate_command(experiment: Experiment, command: Evaluate) -> int:
+def evaluate_command(experiment: Experiment, command: Evaluate, argv: list[str] = ()) -> int:
     """Print the experiment's `evaluate_fields`, then the NLL as the last line; with --json, also
-    write every value measured there."""
+    write every value measured there, with the command, provenance and wall and CPU seconds."""
+    started, started_cpu, measured = time.perf_counter(), time.process_time(), runner.provenance()
     results = evaluate_checkpoint(
         experiment,
         command.checkpoint,
@@ -199,6 +202,10 @@ def evaluate_command(experiment: Experiment, command: Evaluate) -> int:
         examples=command.examples,
     )
     if command.json is not None:
+        results |= {"command": f"python -m experiments.{experiment.name} {shlex.join(argv)}"}
+        results |= {"provenance": measured, "wall_seconds": time.perf_counter() - started}
+        results |= {"cpu_seconds": time.process_time() - started_cpu}
+        results |= {"load_average_end": [round(x, 2) for x in os.getloadavg()]}
         command.json.write_text(json.dumps(results, indent=2) + "\n")
     for name in experiment.evaluate_fields:
         print(f"{name}: {results[name]}")
@@ -207,19 +214,23 @@ def evaluate_command(experiment: Experiment, command: Evaluate) -> int:
     return 0
 
 
-def table_command(experiment: Experiment, command: Table) -> int:
+def table_command(experiment: Experiment, command: Table, argv: list[str] = ()) -> int:
     """One markdown row per finished run (and, with --json, the rows with every result): passes,
-    training minutes, validation −ELBO, NLL, the experiment's `table_columns`."""
+    training minutes, validation −ELBO, NLL, the experiment's `table_columns`; with --record, the
+    runs' one committed record (`vae_records.write`)."""
+    if command.record:
+        print(f"wrote {vae_records.write(experiment, command.workdirs, argv)}")
     valid_key, rows = experiment.curves[1], []
     for workdir in command.workdirs:
-        config = read_config(workdir, experiment.Config)
+        config, evaluation = read_config(workdir, experiment.Config), workdir / "evaluation.json"
         results = json.loads((workdir / "results.json").read_text())
+        results |= json.loads(evaluation.read_text()) if evaluation.exists() else {}  # evaluate
         best = max(
             (r for r in read_metrics(workdir) if valid_key in r),
             key=lambda r: r[valid_key],
             default={valid_key: None, "epoch": None},
         )
-        skip = ("devices", "name", "log_px")
+        skip = ("devices", "name", "log_px", "provenance", "posterior_mean_variance", "kl_per_dim")
         row = {"run": workdir.name, "label": config.name}
         row |= {k: v for k, v in results.items() if k not in skip}
         row |= {f"best_{valid_key}": best[valid_key], "best_epoch": best["epoch"]}

@@ -53,8 +53,8 @@ def compare(
         minutes = np.cumsum([r["seconds"] for r in records]) / 60
         evals = [(r, m) for r, m in zip(records, minutes, strict=True) if valid_key in r]
         values = [-r[valid_key] for r, _ in evals]
-        axes[0].plot([r["epoch"] for r, _ in evals], values, label=label)
-        axes[1].plot([m for _, m in evals], values, label=label)
+        axes[0].plot([r["epoch"] for r, _ in evals], values, "o-", ms=3, label=label)
+        axes[1].plot([m for _, m in evals], values, "o-", ms=3, label=label)
     for ax, xlabel in zip(axes, ("passes over the training set", "training minutes"), strict=True):
         ax.set_xlabel(xlabel)
         ax.set_xscale("log")

@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import gumbel_vae
+from experiments import gumbel_vae, runner, vae_records
+from experiments.reports import gumbel_vae as gumbel_report
 from reparam import train
 
 # One worker runs this module, so its module-scoped fixture (a training run) runs once
@@ -75,6 +76,30 @@ def test_compare_and_table(quick_run, tmp_path, capsys):
     assert table[0].endswith("| relaxed −objective τ=0.5 |") and table[1] == "|---" * 7 + "|"
     assert f"{row['nll']:.2f} ± {row['nll_stderr']:.2f}" in table[2]
     assert f"{row['relaxed_neg_objective']:.2f} |" in table[2]
+
+
+def test_table_record_gathers_train_and_evaluate_into_one_rendered_record(
+    quick_run, tmp_path, monkeypatch
+):
+    _, workdir = quick_run
+    monkeypatch.setattr(runner, "RECORDS", tmp_path / "records")
+    monkeypatch.setattr(vae_records, "RESULTS", tmp_path)
+    assert gumbel_vae.main(["table", str(workdir), "--record"]) == 2  # not evaluated yet
+    evaluation = workdir / "evaluation.json"
+    args = ["evaluate", "--checkpoint", str(workdir), "--k", "1", "--json", str(evaluation)]
+    assert gumbel_vae.main(args) == 0
+    assert gumbel_vae.main(["table", str(workdir), "--record"]) == 0
+    record = json.loads((tmp_path / "records" / "gumbel_vae.json").read_text())
+    (run,) = record["results"]["runs"]
+    assert run["evaluation"]["nll_samples"] == 1 and "log_px" not in run["evaluation"]
+    for part in (run["train"], run["evaluation"]):  # each process's own command and machine
+        assert part["command"].startswith("python -m experiments.gumbel_vae ")
+        assert part["provenance"]["cpu"] and part["wall_seconds"] > 0
+    markdown = gumbel_report.render(record)
+    assert f"**{run['evaluation']['nll']:.2f} ± {run['evaluation']['nll_stderr']:.2f}**" in markdown
+    assert "| Gumbel-S. (Gumbel-softmax) | 101.5 |" in markdown  # the paper's, labelled
+    assert run["evaluation"]["command"] in markdown
+    assert (tmp_path / record["results"]["plots"]["curves"]).read_bytes()[:4] == b"\x89PNG"
 
 
 # Gumbel-softmax is trained end to end by `quick_run`; every estimator's objective is checked in
