@@ -16,9 +16,9 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + child.UNOPTIM
 # long as the session (a fresh `make test` compiles everything once, as CI does).
 child.share_compilation_cache()
 
-import jax
-import pytest
-from hypothesis import settings
+import jax  # noqa: E402 (after the XLA settings above, which jax reads at import)
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_debug_key_reuse", True)
