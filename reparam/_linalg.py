@@ -7,7 +7,6 @@ import math
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jax.scipy.linalg import solve_triangular
 
 Array = jax.Array
 
@@ -19,6 +18,43 @@ PRECISION = lax.Precision.HIGHEST
 def matvec(matrix: Array, vector: Array) -> Array:
     """matrix @ vector over broadcast batch axes: (..., m, n), (..., n) -> (..., m)."""
     return jnp.matmul(matrix, vector[..., None], precision=PRECISION)[..., 0]
+
+
+# Systems up to this size are solved by substitution in plain XLA operations, not by LAPACK's
+# trsm. Why: on CPU, jaxlib 0.10's batched LAPACK kernels split the batch over the intra-op
+# thread pool (`ParallelBatchMap`) and block a pool thread until the pieces finish. Two such
+# solves running at once on a 2-thread pool (a 2-core machine) each hold one thread and wait
+# for the other: the process hangs for good (seen in tests/test_mvn_mixture.py, one run in
+# two: both `tf_XLAEigen` threads in `lapack_dtrsm_ffi` → `ParallelBatchMap` →
+# `BlockingCounter::Wait`). `--xla_cpu_multi_thread_eigen=false` does not prevent it. For
+# small n substitution also costs no more: n² fused multiply-adds, no custom call.
+SUBSTITUTION_MAX_SIZE = 16
+
+
+def triangular_solve(tril: Array, rhs: Array, unit_diagonal: bool = False) -> Array:
+    """L⁻¹ B for lower-triangular L (..., n, n) and B (..., n, m), batch axes broadcast.
+
+    Only the lower triangle of L is read (and not its diagonal if `unit_diagonal`). Forward
+    substitution, unrolled over the n rows, for n ≤ SUBSTITUTION_MAX_SIZE; LAPACK beyond.
+    Differentiable to any order either way.
+    """
+    n = tril.shape[-1]
+    if n > SUBSTITUTION_MAX_SIZE:
+        batch = jnp.broadcast_shapes(tril.shape[:-2], rhs.shape[:-2])
+        tril = jnp.broadcast_to(tril, batch + tril.shape[-2:])
+        rhs = jnp.broadcast_to(rhs, batch + rhs.shape[-2:])
+        return lax.linalg.triangular_solve(
+            tril, rhs, left_side=True, lower=True, unit_diagonal=unit_diagonal
+        )
+    rows = []
+    for j in range(n):
+        row = rhs[..., j, :]
+        for k in range(j):
+            row = row - tril[..., j, k, None] * rows[k]
+        if not unit_diagonal:
+            row = row / tril[..., j, j, None]
+        rows.append(row)
+    return jnp.stack(rows, axis=-2)
 
 
 def solve_lower(tril: Array, rhs: Array) -> Array:
@@ -35,14 +71,11 @@ def solve_lower(tril: Array, rhs: Array) -> Array:
     columns = math.prod(outer)
     rhs = jnp.broadcast_to(rhs, (*batch, n)).reshape((columns, *inner, n))
     rhs = jnp.moveaxis(rhs, 0, -1)  # inner + (n, columns)
-    solution = lax.linalg.triangular_solve(tril, rhs, left_side=True, lower=True)
+    solution = triangular_solve(tril, rhs)
     return jnp.moveaxis(solution, -1, 0).reshape((*batch, n))
 
 
 def solve_lower_matrix(tril: Array, rhs: Array) -> Array:
-    """L⁻¹ B for lower-triangular L (..., n, n) and a matrix B (..., n, m), batch axes broadcast
-    (the solver wants them equal)."""
-    batch = jnp.broadcast_shapes(tril.shape[:-2], rhs.shape[:-2])
-    tril = jnp.broadcast_to(tril, batch + tril.shape[-2:])
-    rhs = jnp.broadcast_to(rhs, batch + rhs.shape[-2:])
-    return solve_triangular(tril, rhs, lower=True)
+    """L⁻¹ B for lower-triangular L (..., n, n) and a matrix B (..., n, m), batch axes
+    broadcast."""
+    return triangular_solve(tril, rhs)

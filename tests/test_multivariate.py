@@ -133,7 +133,9 @@ def test_low_rank_log_prob_uses_an_r_by_r_cholesky_only():
 
     names = {"cholesky", "triangular_solve"}
     linalg = [eqn for eqn in equations(jaxpr.jaxpr) if eqn.primitive.name in names]
-    assert {e.primitive.name for e in linalg} == {"cholesky", "triangular_solve"}
+    # r ≤ reparam._linalg.SUBSTITUTION_MAX_SIZE: the r × r solves are substitutions, no
+    # triangular_solve; a d × d one would be a triangular_solve (d = 40 is beyond that size).
+    assert "cholesky" in {e.primitive.name for e in linalg}
     for eqn in linalg:
         assert eqn.invars[0].aval.shape[-2:] == (r, r), eqn
 

@@ -160,6 +160,32 @@ def test_batched_rejection_is_exact_when_lists_overflow(declared_rate):
     assert stats.kstest(values, stats.beta(2, 1).cdf).pvalue > KS_P
 
 
+def test_batched_rejection_gives_nan_instead_of_looping_when_a_test_never_accepts():
+    """Power NaN never accepts (u < NaN is false): those elements come back NaN after the capped
+    final loop, the others exact; without the cap the call would never return."""
+    power = jnp.where(jnp.arange(6000) % 1000 == 0, jnp.nan, 1.0)
+    fn = jax.jit(lambda key, p: batched_rejection(key, _toy_draw, _toy_test, (p,), 0.55, p.dtype))
+    values = np.asarray(fn(jax.random.key(107), power))
+    assert np.array_equal(np.isnan(values), np.isnan(np.asarray(power)))
+    assert stats.kstest(values[~np.isnan(values)], stats.beta(2, 1).cdf).pvalue > KS_P
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_concentrations_up_to_the_largest_float_are_drawn(dtype):
+    """α, κ near the largest float: 9d, 3d (Marsaglia–Tsang) and 2κ (Best–Fisher) overflowed,
+    a NaN acceptance test that looped forever. log G ≈ log α and |ω| ≈ 1/√κ now."""
+    largest = np.finfo(dtype).max
+    concentration = jnp.asarray([largest, largest / 2, largest / 100, 1e30], dtype)
+    log_g = np.asarray(jax.jit(log_gamma)(jax.random.key(108), concentration), np.float64)
+    np.testing.assert_allclose(log_g, np.log(np.asarray(concentration, np.float64)), rtol=1e-6)
+    shape = (4, 2000)
+    kappa = jnp.broadcast_to(concentration[:, None], shape)
+    omega = np.asarray(jax.jit(best_fisher)(jax.random.key(109), kappa), np.float64)
+    scaled = omega * np.sqrt(np.asarray(concentration, np.float64))[:, None]
+    # √(2n) ≈ 63: the standard error of a sample standard deviation of n normals is 1/√(2n).
+    np.testing.assert_allclose(scaled.std(axis=1), 1.0, atol=Z / np.sqrt(2 * shape[1]))
+
+
 # ---------------------------------------------------------------- extremes: never NaN or inf
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_no_nan_or_inf_for_hypothesis_concentrations(dtype):

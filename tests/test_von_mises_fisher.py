@@ -326,6 +326,20 @@ def test_extreme_concentrations_give_finite_draws_and_gradients(d):
     check()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_concentrations_up_to_the_largest_float_never_hang(dtype):
+    """Near the largest float b ≈ (d − 1)/(4κ) was flushed to 0 and Wood's test never accepted
+    (an endless loop): now 2κs ≈ χ²(d − 1) (mean d − 1) wherever s is a normal float, and s is
+    finite (at worst 0, below the normal range) at the largest float."""
+    huge = 1e36 if dtype == np.float32 else 1e300
+    kappa = jnp.asarray([[np.finfo(dtype).max], [huge]], dtype) * jnp.ones((1, 4000), dtype)
+    for d in (3, 5):
+        s = np.asarray(vmf._wood(jax.random.key(11), kappa, d), np.float64)
+        assert np.all(np.isfinite(s) & (s >= 0)), d
+        scaled = 2 * huge * s[1]
+        assert abs(scaled.mean() - (d - 1)) < 5 * scaled.std() / math.sqrt(scaled.size), d
+
+
 def test_bad_input_names_the_argument():
     e1 = np.array([1.0, 0.0, 0.0])
     with pytest.raises(ValueError, match="`loc` must be unit vectors"):

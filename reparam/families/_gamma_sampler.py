@@ -48,6 +48,20 @@ Draw = Callable[[Array, int], tuple[Array, ...]]
 Test = Callable[[tuple[Array, ...], tuple[Array, ...]], tuple[Array, Array]]
 
 _MIN_LIST = 4096  # lists stop shrinking here; the final while loop works on a list this long
+# The final while loop's rounds are capped (see `_max_rounds`): a test that can never accept
+# (a NaN in a parameter the caller did not replace) ends in NaN instead of an endless loop.
+_SPARE_ROUNDS = 256
+
+
+def _max_rounds(n: int) -> int:
+    """A cap on the final loop's rounds that a valid element never reaches.
+
+    Each round proposes for up to `_MIN_LIST` listed elements, so draining n pending elements
+    takes about n / _MIN_LIST rounds (4x that allows for rejections); after that, an element
+    rejected `_SPARE_ROUNDS` more times in a row has probability below 0.35^256 ≈ 1e-117 for
+    the rejection rates used here.
+    """
+    return 4 * -(-n // _MIN_LIST) + _SPARE_ROUNDS
 
 
 def _list_sizes(n: int, rejection_rate: float) -> list[int]:
@@ -114,7 +128,8 @@ def batched_rejection(
 
     Returns:
       values of shape (N,): for each element an accepted proposal; distinct proposals use
-      distinct noise, so the result has the target distribution.
+      distinct noise, so the result has the target distribution. An element whose test never
+      accepts (after `_max_rounds(N)` rounds of the final loop) is NaN: never an endless loop.
 
     Round 0 proposes for all N elements. Round l ≥ 1 gathers the elements still rejected into a
     list of static size n_l (≈ 1.25 N p^l, see :func:`_list_sizes`) by a cumsum over the previous
@@ -153,12 +168,14 @@ def batched_rejection(
         values, accepted = round_(piece, values, accepted, index)
         start += size
 
+    max_rounds = _max_rounds(n)
+
     def cond(state):
-        _, _, accepted, _ = state
-        return ~jnp.all(accepted)
+        _, _, accepted, _, rounds = state
+        return ~jnp.all(accepted) & (rounds < max_rounds)
 
     def body(state):
-        key, values, accepted, index = state
+        key, values, accepted, index, rounds = state
         key, key_round = jax.random.split(key)
         listed = ~accepted.at[index].get(mode="fill", fill_value=True)
         # Refill from the whole array only when the list has run dry (rare: O(N) work).
@@ -168,11 +185,12 @@ def batched_rejection(
             lambda: _compact(~accepted, jnp.arange(n, dtype=jnp.int32), index.shape[0], n),
         )
         values, accepted = round_(draw(key_round, index.shape[0]), values, accepted, index)
-        return key, values, accepted, index
+        return key, values, accepted, index, rounds + 1
 
     # n ≤ _MIN_LIST: no static lists, the while loop works on the whole array.
-    _, values, _, _ = jax.lax.while_loop(cond, body, (key_loop, values, accepted, index))
-    return values
+    state = (key_loop, values, accepted, index, jnp.zeros((), jnp.int32))
+    _, values, accepted, _, _ = jax.lax.while_loop(cond, body, state)
+    return jnp.where(accepted, values, jnp.nan)
 
 
 # ------------------------------------------------------------------ Marsaglia–Tsang in log space
@@ -197,7 +215,9 @@ def _log_acceptance_ratio(d: Array, t: Array) -> Array:
         series = 1.0 / (j + 4) - ts * series
     series = -(ts * ts) * (ts * ts) * series
     direct = jnp.log1p(t) - t * (1 - t * (0.5 - t / 3))
-    return 3 * d * jnp.where(small, series, direct)
+    # d·(3h), not 3d·h: 3d overflows for d near the largest float (then inf·0 = NaN at t = 0,
+    # a test that never accepts); d·h stays small there (h = O(t⁴), t² = x²/(9d)).
+    return d * (3 * jnp.where(small, series, direct))
 
 
 def _mt_draw(dtype) -> Draw:
@@ -219,7 +239,7 @@ def _marsaglia_tsang(noise: tuple[Array, Array], params: tuple[Array]) -> tuple[
     x, u = noise
     (alpha,) = params
     d = alpha - 1 / 3
-    c = jax.lax.rsqrt(9 * d)
+    c = jax.lax.rsqrt(d) / 3  # not rsqrt(9d): 9d overflows for α near the largest float
     t = c * x
     log_ratio = _log_acceptance_ratio(d, t)
     # log(0) = −inf for u = 0 accepts, as it should (0 < ratio); t ≤ −1 (v ≤ 0) rejects.

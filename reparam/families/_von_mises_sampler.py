@@ -54,13 +54,17 @@ def _test(noise: tuple[Array, Array], params: tuple[Array, Array]) -> tuple[Arra
     u1, u2 = noise
     kappa, r_minus_1 = params
     half = 0.5 * math.pi * u1
-    sin2, cos2 = jnp.sin(half) ** 2, jnp.cos(half) ** 2
-    r_plus_c = r_minus_1 + 2 * cos2
-    one_minus_w = r_minus_1 * 2 * sin2 / r_plus_c
+    sine, cosine = jnp.sin(half), jnp.cos(half)
+    r_plus_c = r_minus_1 + 2 * cosine**2
     y = kappa * r_minus_1 * ((r_minus_1 + 2) / r_plus_c)
     accepted = (y * (2 - y) > u2) | (jnp.log(y / u2) + 1 - y >= 0)
-    # sin(ω/2) = ±√((1 − w)/2); the arcsin is taken once on the accepted values (best_fisher).
-    half_sine = jnp.sign(u1) * jnp.minimum(jnp.sqrt(0.5 * one_minus_w), 1.0)
+    # sin(ω/2) = ±√((1 − w)/2) = ±|sin(πU₁/2)|·√((r − 1)/(r + c)); the arcsin is taken once on
+    # the accepted values (best_fisher). Not √((1 − w)/2) itself: 1 − w ≈ 1/κ is below the
+    # smallest normal float (flushed to zero) for κ ≳ 1e308 (float64), 1e38 (float32).
+    # (This order of operations also gives the same bits under vmap as without: √ of the
+    # quotient did not, under XLA's -O0 CPU build.)
+    root = jnp.sqrt(r_minus_1) * jnp.abs(sine) / jnp.sqrt(r_plus_c)
+    half_sine = jnp.sign(u1) * jnp.minimum(root, 1.0)
     return half_sine, accepted
 
 
@@ -90,7 +94,11 @@ def best_fisher(key: Array, concentration: Array) -> Array:
     finfo = np.finfo(compute)
     valid = (raw > 0) & (raw < jnp.inf)
     # Below √tiny, κ·(r − 1) and friends would under/overflow; VM(0, κ) is uniform there anyway.
-    kappa = jnp.where(valid, jnp.maximum(raw, np.sqrt(finfo.tiny)), 1.0).astype(compute)
+    # Above `largest`, 2κ and friends would overflow (NaN: a test that never accepts): the draw
+    # for `largest` is scaled by √(largest/κ), exact to O(1/κ) because VM(0, κ) is N(0, 1/κ)
+    # to that order.
+    largest = float(finfo.max) / 16
+    kappa = jnp.where(valid, jnp.clip(raw, np.sqrt(finfo.tiny), largest), 1.0).astype(compute)
     root = jnp.hypot(jnp.ones_like(kappa), 2 * kappa)  # √(1 + 4κ²), overflow-free
     tau = 1 + root
     sqrt_2tau = jnp.sqrt(2 * tau)
@@ -101,5 +109,6 @@ def best_fisher(key: Array, concentration: Array) -> Array:
         key, _draw(compute), _test, (kappa, r_minus_1), _REJECTION_RATE, compute
     )
     omega = 2 * jnp.arcsin(half_sine)
+    omega = omega * jnp.where(raw > largest, jnp.sqrt(largest / jnp.where(valid, raw, 1.0)), 1.0)
     omega = jnp.where(valid, omega, jnp.nan)
     return omega.astype(dtype).reshape(shape)

@@ -36,11 +36,10 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 from jax.scipy.special import logsumexp
 
 from reparam import checks
-from reparam._linalg import PRECISION, matvec, solve_lower, solve_lower_matrix
+from reparam._linalg import PRECISION, matvec, solve_lower, solve_lower_matrix, triangular_solve
 
 # Φ(a) − Φ(b) from the nearer tail: the conditional CDFs' weight derivatives need it as the
 # 1-D mixture's do.
@@ -206,10 +205,7 @@ def _implicit_tangent(z, logits, locs, tril, logits_dot, locs_dot, tril_dot) -> 
     diagonal_dot = jnp.diagonal(tril_dot, axis1=-2, axis2=-1)
     ell_dot = logits_dot[..., None] + _exclusive_cumsum(eps * g - diagonal_dot / diagonal, -1)
     rhs = jnp.sum(r_diag * g - q * ell_dot, axis=-2)  # (..., d)
-    solution = lax.linalg.triangular_solve(
-        system, rhs[..., None], left_side=True, lower=True, unit_diagonal=True
-    )
-    return solution[..., 0]
+    return triangular_solve(system, rhs[..., None], unit_diagonal=True)[..., 0]
 
 
 @jax.custom_jvp

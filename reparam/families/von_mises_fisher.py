@@ -254,10 +254,15 @@ def _wood(key: Array, concentration: Array, d: int) -> Array:
     if raw.shape[0] == 0:
         return jnp.zeros(shape, dtype)
     valid = (raw > 0) & (raw < jnp.inf)
-    kappa = jnp.where(valid, raw, 1.0)
+    # Above `largest`, b ≈ (d − 1)/(4κ) leaves the normal floats (flushed to 0; 2κ overflows
+    # soon after): a test that never accepts. There 2κs ~ χ²(d − 1) to O(1/κ), so the draw for
+    # `largest` is scaled by largest/κ (which underflows to 0 where s is below the normal range).
+    largest = 1 / (64 * float(jnp.finfo(compute).tiny))
+    kappa = jnp.where(valid, jnp.minimum(raw, largest), 1.0)
+    rescale = jnp.where(raw > largest, largest / jnp.where(valid, raw, 1.0), 1.0)
     if d == 3:
         s = _inverse_cdf_s2(key, kappa)
-        return jnp.where(valid, s, jnp.nan).astype(dtype).reshape(shape)
+        return jnp.where(valid, s * rescale, jnp.nan).astype(dtype).reshape(shape)
     b = (d - 1) / (2 * kappa + jnp.hypot(2 * kappa, jnp.asarray(d - 1, compute)))
     one_minus_x0 = 2 * b / (1 + b)
     s = batched_rejection(
@@ -268,7 +273,7 @@ def _wood(key: Array, concentration: Array, d: int) -> Array:
         _REJECTION_RATE,
         compute,
     )
-    s = jnp.where(valid, s, jnp.nan)
+    s = jnp.where(valid, s * rescale, jnp.nan)
     return s.astype(dtype).reshape(shape)
 
 
