@@ -57,6 +57,32 @@ def triangular_solve(tril: Array, rhs: Array, unit_diagonal: bool = False) -> Ar
     return jnp.stack(rows, axis=-2)
 
 
+def cholesky(matrix: Array) -> Array:
+    """Lower Cholesky factor of symmetric positive-definite matrices (..., n, n).
+
+    Only the lower triangle is read. Unrolled Cholesky–Banachiewicz in plain XLA operations for
+    n ≤ SUBSTITUTION_MAX_SIZE (no batched LAPACK call: see the note above
+    SUBSTITUTION_MAX_SIZE); LAPACK's beyond. Differentiable to any order.
+    """
+    n = matrix.shape[-1]
+    if n > SUBSTITUTION_MAX_SIZE:
+        return lax.linalg.cholesky(matrix, symmetrize_input=False)
+    factor: list[list[Array | None]] = [[None] * n for _ in range(n)]
+    for j in range(n):
+        diagonal = matrix[..., j, j]
+        for k in range(j):
+            diagonal = diagonal - factor[j][k] ** 2
+        factor[j][j] = jnp.sqrt(diagonal)
+        for i in range(j + 1, n):
+            entry = matrix[..., i, j]
+            for k in range(j):
+                entry = entry - factor[i][k] * factor[j][k]
+            factor[i][j] = entry / factor[j][j]
+    zero = jnp.zeros_like(matrix[..., 0, 0])
+    rows = [jnp.stack([factor[i][j] if j <= i else zero for j in range(n)], -1) for i in range(n)]
+    return jnp.stack(rows, axis=-2)
+
+
 def solve_lower(tril: Array, rhs: Array) -> Array:
     """L⁻¹ b for lower-triangular L (..., n, n) and b (..., n); shape broadcast(...) + (n,).
 

@@ -131,13 +131,13 @@ def test_low_rank_log_prob_uses_an_r_by_r_cholesky_only():
                     if hasattr(inner, "eqns"):
                         yield from equations(inner)
 
-    names = {"cholesky", "triangular_solve"}
-    linalg = [eqn for eqn in equations(jaxpr.jaxpr) if eqn.primitive.name in names]
-    # r ≤ reparam._linalg.SUBSTITUTION_MAX_SIZE: the r × r solves are substitutions, no
-    # triangular_solve; a d × d one would be a triangular_solve (d = 40 is beyond that size).
-    assert "cholesky" in {e.primitive.name for e in linalg}
-    for eqn in linalg:
-        assert eqn.invars[0].aval.shape[-2:] == (r, r), eqn
+    # r ≤ reparam._linalg.SUBSTITUTION_MAX_SIZE: the r × r Cholesky and solves are unrolled
+    # scalar-per-entry operations. A d × d factorization or solve (d = 40 is beyond that size)
+    # would be a LAPACK primitive on a (d, d) operand; a dense Σ would be a (d, d) value.
+    for eqn in equations(jaxpr.jaxpr):
+        for var in (*eqn.invars, *eqn.outvars):
+            shape = getattr(getattr(var, "aval", None), "shape", ())
+            assert tuple(shape[-2:]) != (d, d), eqn
 
 
 def test_upper_triangle_of_scale_tril_is_ignored():
@@ -307,3 +307,33 @@ def test_monte_carlo_gradients_of_first_and_second_moments(module, params, covar
         assert worst <= 1.0, (
             f"d/d{name}: MC {estimate} ± {standard_error} vs closed form {reference}"
         )
+
+
+# ---------------------------------------------------------------- private linear algebra
+@pytest.mark.parametrize("n", [1, 5, 16, 17])
+def test_small_cholesky_and_triangular_solve_match_lapack(n):
+    """`_linalg.cholesky`/`triangular_solve` (unrolled for n ≤ 16, LAPACK beyond: 17) equal
+    numpy's and scipy's on a batch of SPD matrices, upper triangles ignored; second-order
+    gradients of the unrolled forms by `check_grads` (one jitted function)."""
+    from jax.test_util import check_grads
+    from scipy.linalg import solve_triangular
+
+    from reparam import _linalg
+
+    rng = np.random.default_rng(n)
+    a = rng.normal(size=(3, n, n))
+    spd = a @ np.swapaxes(a, -1, -2) + n * np.eye(n)
+    garbage = np.triu(np.full((n, n), 9.0), k=1)  # only the lower triangle may be read
+    factor = np.asarray(_linalg.cholesky(jnp.asarray(np.tril(spd) + garbage)))
+    np.testing.assert_allclose(factor, np.linalg.cholesky(spd), rtol=1e-12, atol=1e-12)
+    rhs = rng.normal(size=(3, n, 2))
+    for unit in (False, True):
+        solved = np.asarray(_linalg.triangular_solve(factor + garbage, jnp.asarray(rhs), unit))
+        expected = [
+            solve_triangular(f, b, lower=True, unit_diagonal=unit)
+            for f, b in zip(factor, rhs, strict=True)
+        ]
+        np.testing.assert_allclose(solved, expected, rtol=1e-10, atol=1e-10)
+    if n == 5:
+        fn = jax.jit(lambda m, b: _linalg.triangular_solve(_linalg.cholesky(m), b))
+        check_grads(fn, (jnp.asarray(spd), jnp.asarray(rhs)), order=2, modes=("fwd", "rev"))

@@ -28,7 +28,7 @@ from jax.scipy.special import digamma, gammaln, i0e, i1e
 from jax.typing import ArrayLike
 
 from reparam import checks
-from reparam._linalg import solve_lower, solve_lower_matrix
+from reparam._linalg import cholesky, solve_lower, solve_lower_matrix
 
 Array = jax.Array
 Shape = tuple[int, ...]
@@ -502,7 +502,7 @@ def low_rank_normal_normal(
     mahalanobis = jnp.sum(((loc_p - loc_q) / scale_q) ** 2, axis=-1)
     scaled = factor / diag_p[..., None]
     capacitance = jnp.eye(rank, dtype=factor.dtype) + jnp.swapaxes(scaled, -1, -2) @ scaled
-    log_det_capacitance = 2.0 * jnp.sum(jnp.log(_diagonal(jnp.linalg.cholesky(capacitance))), -1)
+    log_det_capacitance = 2.0 * jnp.sum(jnp.log(_diagonal(cholesky(capacitance))), -1)
     log_det_p = 2.0 * jnp.sum(jnp.log(diag_p), axis=-1) + log_det_capacitance
     log_det_q = 2.0 * jnp.sum(jnp.log(scale_q), axis=-1)
     kl = 0.5 * (trace + mahalanobis - size + log_det_q - log_det_p)

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from reparam import checks
 
 # One triangular-solve helper for both Gaussian families: it moves sample axes into columns.
-from reparam._linalg import PRECISION, matvec, solve_lower
+from reparam._linalg import PRECISION, cholesky, matvec, solve_lower
 
 Array = jax.Array
 
@@ -70,7 +70,7 @@ def _woodbury(cov_factor: Array, scale_diag: Array) -> tuple[Array, Array, Array
     capacitance = jnp.eye(r, dtype=w_hat.dtype) + jnp.matmul(
         jnp.swapaxes(w_hat, -1, -2), w_hat, precision=PRECISION
     )
-    chol = jnp.linalg.cholesky(capacitance)
+    chol = cholesky(capacitance)
     log_det = 2 * jnp.sum(jnp.log(scale_diag), axis=-1) + 2 * jnp.sum(
         jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1
     )
