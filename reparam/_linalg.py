@@ -99,9 +99,3 @@ def solve_lower(tril: Array, rhs: Array) -> Array:
     rhs = jnp.moveaxis(rhs, 0, -1)  # inner + (n, columns)
     solution = triangular_solve(tril, rhs)
     return jnp.moveaxis(solution, -1, 0).reshape((*batch, n))
-
-
-def solve_lower_matrix(tril: Array, rhs: Array) -> Array:
-    """L⁻¹ B for lower-triangular L (..., n, n) and a matrix B (..., n, m), batch axes
-    broadcast."""
-    return triangular_solve(tril, rhs)

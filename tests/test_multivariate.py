@@ -12,9 +12,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.test_util import check_grads
 from scipy import stats
+from scipy.linalg import solve_triangular
 
-from reparam import low_rank_normal, multivariate_normal
+from reparam import _linalg, low_rank_normal, multivariate_normal
 from tests.specs import low_rank_normal as low_rank_spec
 from tests.specs import multivariate_normal as mvn_spec
 
@@ -315,11 +317,6 @@ def test_small_cholesky_and_triangular_solve_match_lapack(n):
     """`_linalg.cholesky`/`triangular_solve` (unrolled for n ≤ 16, LAPACK beyond: 17) equal
     numpy's and scipy's on a batch of SPD matrices, upper triangles ignored; second-order
     gradients of the unrolled forms by `check_grads` (one jitted function)."""
-    from jax.test_util import check_grads
-    from scipy.linalg import solve_triangular
-
-    from reparam import _linalg
-
     rng = np.random.default_rng(n)
     a = rng.normal(size=(3, n, n))
     spd = a @ np.swapaxes(a, -1, -2) + n * np.eye(n)

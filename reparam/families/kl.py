@@ -28,7 +28,7 @@ from jax.scipy.special import digamma, gammaln, i0e, i1e
 from jax.typing import ArrayLike
 
 from reparam import checks
-from reparam._linalg import cholesky, solve_lower, solve_lower_matrix
+from reparam._linalg import cholesky, solve_lower, triangular_solve
 
 Array = jax.Array
 Shape = tuple[int, ...]
@@ -455,9 +455,7 @@ def multivariate_normal_multivariate_normal(
     checks.require(where, "scale_tril_p", diag_p, lambda x, xp: x > 0, "with a positive diagonal")
     checks.require(where, "scale_tril_q", diag_q, lambda x, xp: x > 0, "with a positive diagonal")
     tril_p, tril_q = jnp.tril(tril_p), jnp.tril(tril_q)
-    whitened_scale = solve_lower_matrix(
-        tril_q, tril_p
-    )  # L_q⁻¹ L_p: tr(Σ_q⁻¹Σ_p) = its squared norm
+    whitened_scale = triangular_solve(tril_q, tril_p)  # L_q⁻¹ L_p: tr(Σ_q⁻¹Σ_p) = its squared norm
     whitened_shift = solve_lower(tril_q, loc_p - loc_q)
     kl = (
         0.5 * (jnp.sum(whitened_scale**2, axis=(-2, -1)) - size)

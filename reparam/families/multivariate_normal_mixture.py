@@ -39,7 +39,7 @@ import numpy as np
 from jax.scipy.special import logsumexp
 
 from reparam import checks
-from reparam._linalg import PRECISION, matvec, solve_lower, solve_lower_matrix, triangular_solve
+from reparam._linalg import PRECISION, matvec, solve_lower, triangular_solve
 
 # Φ(a) − Φ(b) from the nearer tail: the conditional CDFs' weight derivatives need it as the
 # 1-D mixture's do.
@@ -178,7 +178,7 @@ def _implicit_tangent(z, logits, locs, tril, logits_dot, locs_dot, tril_dot) -> 
     far components get π = r = q = 0 instead of 0/0.
     """
     d = z.shape[-1]
-    inverse = solve_lower_matrix(tril, jnp.eye(d, dtype=tril.dtype))  # Mₖ: (..., K, d, d)
+    inverse = triangular_solve(tril, jnp.eye(d, dtype=tril.dtype))  # Mₖ: (..., K, d, d)
     diagonal = jnp.diagonal(tril, axis1=-2, axis2=-1)  # (..., K, d)
     eps = solve_lower(tril, z[..., None, :] - locs)  # (..., K, d)
 
