@@ -4,12 +4,14 @@ import os
 
 from tests import child
 
-# Most of the suite's time is XLA compiling many small programs, not running them. LLVM at -O0
-# compiles them faster (test_families.py's beta/dirichlet/kumaraswamy cases: 84 -> 61 CPU-s)
-# from the same HLO. Set before jax starts its backend; child processes inherit it, except
+# Most of the suite's time is XLA compiling many small programs, not running them.
+# child.FAST_COMPILE_FLAGS (LLVM at -O0, the legacy fusion emitters, ...) compile them faster
+# from the same HLO. Set before jax starts its backend; child processes inherit them, except
 # those started with `child.env(optimized=True)`: the family identities (sample ==
 # transform(noise) bit for bit) and one end-to-end training run are checked as users compile.
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + child.UNOPTIMIZED_FLAG).strip()
+os.environ["XLA_FLAGS"] = " ".join(
+    (os.environ.get("XLA_FLAGS", ""), *child.FAST_COMPILE_FLAGS)
+).strip()
 # One XLA compilation cache for the whole session: the two xdist workers and every child process
 # (the experiments' quick runs, the README's commands, the fault-injection runs) compile many of
 # the same programs; each is compiled once and read back by the others. The cache lives only as
@@ -40,7 +42,7 @@ def key():
 # workers finish together; by default xdist orders groups by their number of tests, which says
 # little about their cost.
 LONG_MODULES = ("test_sharding.py", "test_multiprocess.py", "_experiment.py")
-LONG_GROUPS = ("identity", "family-")
+LONG_GROUPS = ("identity", "family-", "module-")
 
 
 def _order(item: pytest.Item) -> int:
@@ -50,5 +52,22 @@ def _order(item: pytest.Item) -> int:
     return 1 if group is not None and str(group.args[0]).startswith(LONG_GROUPS) else 2
 
 
+def _uses_a_module_fixture(item: pytest.Item) -> bool:
+    definitions = getattr(item, "_fixtureinfo", None)
+    if definitions is None:
+        return False
+    return any(
+        defs and defs[-1].scope == "module" for defs in definitions.name2fixturedefs.values()
+    )
+
+
+# tryfirst: before pytest-xdist's own hook, which reads the xdist_group marks into node ids.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A module-scoped fixture (an experiment's quick run, a module's large sample) runs once per
+    # worker that runs one of its tests: the tests that use one go to one worker together, unless
+    # they name a group of their own.
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None and _uses_a_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(f"module-{item.path.stem}"))
     items.sort(key=_order)  # stable: file order otherwise

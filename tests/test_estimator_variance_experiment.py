@@ -1,8 +1,8 @@
 """The estimator-variance experiment: `--quick` runs end to end and its numbers make sense.
 
-The quick run is a subprocess, run once for the module, as a user runs it, with XLA's LLVM
-backend at -O0: compiling, not running, is most of a quick run's time, and -O0 halves it (the
-same HLO, so the same program up to floating-point contraction).
+The quick run is a subprocess, run once for the module, as a user runs it, with the suite's
+fast-compile XLA settings (tests/child.py): compiling, not running, is most of a quick run's time
+(the same HLO, so the same program up to floating-point details).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Each process is the documented launch,
 with one CPU device each (gloo collectives between them): a 2-device data mesh over two
 processes. Both must finish, agree bit for bit on the final parameters (each prints the sha256
 of its own copy), and leave one shared checkpoint and one metrics log. Compiled at XLA's default
-optimization level (the rest of the suite compiles at -O0, tests/conftest.py).
+optimization level (the rest of the suite compiles with fast-compile settings, tests/child.py).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ TIMEOUT_S = 150  # per attempt; a healthy run takes ~10-20 s on a loaded 2-core 
 
 def _launch(workdir: Path, port: int) -> list[subprocess.CompletedProcess]:
     # One device per process: no device-count flag. At XLA's default optimization level, as
-    # users run it: the suite's one end-to-end training run that is not compiled at -O0.
+    # users run it: the suite's one end-to-end training run compiled with XLA's defaults.
     env = child.env(optimized=True)
     processes = []
     for process_id in range(2):

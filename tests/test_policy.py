@@ -77,11 +77,14 @@ def test_log_prob_finite_at_the_bounds_in_float32(c):
 
 
 def test_sample_and_log_prob_finite_when_tanh_saturates_float32(key):
-    # u = 20: tanh(u) == 1 in float32, but the log-density comes from u and stays finite.
+    # u = 20: tanh(u) is 1 in float32 to within 3 ulps (exactly 1 with XLA's default tanh), so
+    # log(1 − tanh²u) from the action would be −inf or off by ~20 nats; the log-density comes from
+    # u and stays finite.
     loc = jnp.full((4, 1), 20.0, jnp.float32)
     scale = jnp.full((4, 1), 0.01, jnp.float32)
     action, log_p = squashed_sample_and_log_prob(key, loc, scale, 2.0)
-    assert np.all(action == 2.0)
+    assert np.all(action >= 2.0 * (1.0 - 3 * np.finfo(np.float32).epsneg))
+    assert np.all(action <= 2.0)
     assert np.all(np.isfinite(log_p))
 
 

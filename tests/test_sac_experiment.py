@@ -4,8 +4,8 @@ beat its first ones by a margin that a policy which does not learn does not reac
 config's `min_improvement`; how it was measured is noted at `Config.quick`).
 
 The quick run is a subprocess, as a user runs it (float32; this test session enables float64
-globally), with XLA's LLVM backend at -O0: compiling, not running, is most of a quick run's
-time, and -O0 halves it (the same HLO, so the same program up to floating-point contraction).
+globally), with the suite's fast-compile XLA settings (tests/child.py): compiling, not running,
+is most of a quick run's time (the same HLO, so the same program up to floating-point details).
 It runs once for the module.
 """
 

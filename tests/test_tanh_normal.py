@@ -57,12 +57,14 @@ def test_log_det_jacobian_is_stable():
 
 
 def test_sample_and_log_prob_is_exact_where_tanh_rounds_to_one():
-    """float32 at loc = 12: every z is exactly ±1, yet log p matches float64 from the same ε."""
+    """float32 at loc = 12: every z is 1 to within 3 ulps (1 − z² has lost every digit: 1 within
+    the float32 rounding of XLA's default tanh, 1 − 1.8e-7 with its legacy CPU emitter, which the
+    suite compiles with), yet log p matches float64 from the same ε."""
     loc, scale = jnp.float32(12.0), jnp.float32(0.5)
     with jax.debug_key_reuse(False):
         z, log_p = tanh_normal.sample_and_log_prob(jax.random.key(30), loc, scale, (1000,))
         eps = np.asarray(tanh_normal.noise(jax.random.key(30), (1000,), jnp.float32), np.float64)
-    assert np.all(np.asarray(z) == 1.0)
+    assert np.all(np.asarray(z) >= 1.0 - 3 * np.finfo(np.float32).epsneg)
     u = 12.0 + 0.5 * eps
     reference = stats.norm.logpdf(u, 12.0, 0.5) - (np.log(4.0) - 2 * np.logaddexp(u, -u))
     np.testing.assert_allclose(np.asarray(log_p), reference, rtol=2e-6)
