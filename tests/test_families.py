@@ -468,17 +468,32 @@ def test_out_of_range_parameters_name_the_argument(spec, bad, name):
         spec.module.log_prob(0.5, *bad)
 
 
+def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
+
+
 @with_specs(lambda spec: spec.bad_params)
 def test_checkify_path_catches_bad_values_inside_jit(spec):
     from reparam.checks import checked
 
     bad, name = spec.bad_params[0]
-    bad = tuple(jnp.asarray(p, jnp.float64) for p in bad)
+    good = params_for(spec)
+    # The bad values at the good parameters' shapes where they broadcast: one compiled program
+    # checks both.
+    bad = tuple(
+        jnp.broadcast_to(jnp.asarray(b, jnp.float64), g.shape)
+        if _broadcasts_to(np.shape(b), g.shape)
+        else jnp.asarray(b, jnp.float64)
+        for b, g in zip(bad, good, strict=True)
+    )
     fn = jax.jit(checked(lambda k, p: spec.module.sample(k, *p, **spec.sample_kwargs)))
     err, _ = fn(jax.random.key(0), bad)
     with pytest.raises(Exception, match=f"`{name}`"):
         err.throw()
-    err, _ = fn(jax.random.key(0), params_for(spec))
+    err, _ = fn(jax.random.key(0), good)
     err.throw()  # valid parameters pass
 
 
