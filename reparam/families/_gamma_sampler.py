@@ -107,6 +107,20 @@ def _compact(pending: Array, index: Array, size: int, fill: int) -> Array:
     return jnp.full((size,), fill, jnp.int32).at[target].set(index, mode="drop")
 
 
+def _draw_aligned(draw: Draw, key: Array, m: int) -> tuple[Array, ...]:
+    """`draw(key, m)`, drawn at m rounded up to a multiple of 128 and cut back to m.
+
+    jax.random's threefry on CPU is ~6x slower for an odd number of values than for an even one
+    (1,679,095 float32 uniforms: 43.5 ms, 1,679,104: 5.6 ms, 2-core machine, jax 0.10.2). With
+    jax's default partitionable threefry a value depends only on the key and its position, so
+    the first m values, and the samplers' draws, are the same bits either way.
+    """
+    aligned = -(-m // 128) * 128
+    if aligned == m:
+        return draw(key, m)
+    return tuple(x[:m] for x in draw(key, aligned))
+
+
 def batched_rejection(
     key: Array,
     draw: Draw,
@@ -143,7 +157,7 @@ def batched_rejection(
     n = params[0].shape[0]
     sizes = _list_sizes(n, rejection_rate)
     key_rounds, key_loop = jax.random.split(key)
-    noise = draw(key_rounds, n + sum(sizes))
+    noise = _draw_aligned(draw, key_rounds, n + sum(sizes))
     values, accepted = test(tuple(x[:n] for x in noise), params)
     values = values.astype(dtype)
 
@@ -184,7 +198,8 @@ def batched_rejection(
             lambda: index,
             lambda: _compact(~accepted, jnp.arange(n, dtype=jnp.int32), index.shape[0], n),
         )
-        values, accepted = round_(draw(key_round, index.shape[0]), values, accepted, index)
+        noise = _draw_aligned(draw, key_round, index.shape[0])
+        values, accepted = round_(noise, values, accepted, index)
         return key, values, accepted, index, rounds + 1
 
     # n ≤ _MIN_LIST: no static lists, the while loop works on the whole array.
