@@ -38,7 +38,8 @@ def key():
 # `make test` runs `pytest -n 2 --dist loadgroup --no-loadscope-reorder`: work units (a test, or
 # all tests of one xdist_group) go to the two workers in collection order, each worker taking the
 # next when it is done. The longest units come first (child processes that train, then the
-# families' groups of tests/test_families.py), so that short tests fill in at the end and both
+# families' groups of tests/test_families.py and the groups of tests sharing a module-scoped
+# fixture, below), so that short tests fill in at the end and both
 # workers finish together; by default xdist orders groups by their number of tests, which says
 # little about their cost.
 LONG_MODULES = ("test_sharding.py", "test_multiprocess.py", "_experiment.py")
