@@ -211,14 +211,13 @@ def evaluate_state(setup: runs.Setup, params, split: str = "valid", num_samples:
     estimator = bernoulli_vae.importance_sampled_log_likelihood
     results = nll_record(estimator, key("nll"), data, encode, log_lik, k, config.eval_chunk)
     bound = lambda key_, x: setup.bound(params, key_, x)
-    elbo = evaluation.mean_bound(key("elbo"), data, bound, jit=False)
+    elbo = float(evaluation.mean_bound(key("elbo"), data, bound, jit=False))
     train_key = stream_key(config.seed, "evaluate/train")
-    train_elbo = evaluation.mean_bound(train_key, setup.dataset.train, bound, jit=False)
+    train_elbo = float(evaluation.mean_bound(train_key, setup.dataset.train, bound, jit=False))
     variance = setup.monitor(params)
-    log10 = float(np.log10(variance["grad_variance"]))
-    return {"split": split, "examples": len(data), "neg_elbo": float(-elbo)} | {
-        "train_neg_elbo": float(-train_elbo), **variance, "log10_grad_variance": log10, **results
-    }  # fmt: skip
+    variance["log10_grad_variance"] = float(np.log10(variance["grad_variance"]))
+    bounds = {"elbo": elbo, "neg_elbo": -elbo, "train_neg_elbo": -train_elbo}
+    return {"split": split, "examples": len(data), **bounds, **variance, **results}
 
 
 def images(setup: runs.Setup, params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -123,8 +123,9 @@ def variance_curves(record: dict, folder: Path, name: str) -> dict:
             (line,) = left.plot(*curve("objective"), lw=1, label=r["label"])
             left.plot(*curve("valid_elbo"), "--", color=line.get_color())
             right.plot(*curve("grad_variance", 1), "o-", ms=3, label=r["label"])
-        left.set_ylabel("−ELBO (nats): train, epoch mean (—); valid (--)")
-        right.set_ylabel("variance of the encoder's gradient (mean over parameters)")
+        left.set_title("−ELBO: training (epoch means, solid), validation (dashed)", fontsize=9)
+        left.set_ylabel("nats")
+        right.set_title("variance of the encoder's gradient (mean over parameters)", fontsize=9)
         right.set_yscale("log")
         for ax in (left, right):
             ax.set_xlabel("steps")

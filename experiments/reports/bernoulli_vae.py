@@ -162,7 +162,7 @@ def published(runs: list[dict]) -> list[str]:
     return [*lines, ""]
 
 
-def figures(record: dict[str, Any]) -> list[str]:
+def figures(record: dict[str, Any], runs: list[dict]) -> list[str]:
     plots = record["results"]["plots"]
     lines = ["## Figures", ""]
     for model, name in sorted(plots.get("curves_by_model", {}).items()):
@@ -174,7 +174,9 @@ def figures(record: dict[str, Any]) -> list[str]:
             f"![{model} model curves]({name})",
             "",
         ]
-    return lines
+    samples = plots["samples"]
+    lines += ["Samples (decoder means, codes from the learned prior) at the end of each run:", ""]
+    return [*lines, *(f"![{r['label']} samples]({samples[r['run']]})" for r in runs), ""]
 
 
 def render(record: dict[str, Any]) -> str:
@@ -192,6 +194,6 @@ def render(record: dict[str, Any]) -> str:
         *published(runs),
         *setup(runs),
         *_vae_runs.runs_section(runs, lambda r: r["label"]),
-        *figures(record),
+        *figures(record, runs),
     ]
     return "\n".join(lines).rstrip("\n") + "\n"
