@@ -40,7 +40,7 @@ from reparam.train.workdir import output_bias
 
 LABELS = {
     "disarm": "DisARM", "arm": "ARM", "reinforce_loo": "REINFORCE LOO", "rebar": "REBAR",
-    "relax": "RELAX", "vimco": "VIMCO (2-sample bound)", "straight_through": "straight-through",
+    "relax": "RELAX", "vimco": "VIMCO", "straight_through": "straight-through",
     "reinmax": "ReinMax", "gumbel_rao": "Gumbel-Rao",
 }  # fmt: skip
 ENCODE, DECODE = rnn.BernoulliVAE.encode, rnn.BernoulliVAE.decode
@@ -90,7 +90,7 @@ class Config(runs.TrainingConfig):
     variance_estimates: int = 100
     """N: gradient estimates of the variance measured at every validation."""
     eval_every: int = 2
-    checkpoint_every: int = 5
+    checkpoint_every: int = 10
 
     positive: ClassVar = ("latents", "num_pairs", "relax_hidden", "variance_estimates")
 
