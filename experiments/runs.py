@@ -130,6 +130,7 @@ class Setup:
     mesh: Any = None
     loss_fn: Any = None  # what train_epoch minimizes
     schedule: Any = None  # the learning-rate schedule, if any
+    monitor: Any = None  # (params) -> dict of floats, logged with each validation bound
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,6 +219,10 @@ class Experiment:
     table_columns: tuple[tuple[str, str], ...] = ()  # (header, results key) after the NLL
     # The defaults that depend on other flags: (config, argv) -> config.
     resolve: Callable[[Any, list[str]], Any] = lambda config, argv: config
+    # metrics.jsonl keys whose per-epoch curves `table --record` keeps in the record, and a
+    # function (record, results folder) -> {name: file} that draws more figures from it.
+    record_curves: tuple[str, ...] = ()
+    record_figures: Callable[[dict, Path], dict[str, Any]] | None = None
 
     @property
     def name(self) -> str:

@@ -116,7 +116,8 @@ def train_command(experiment: Experiment, command: Any, argv: list[str]) -> int:
 
     def validation(state, epoch):
         bound = functools.partial(setup.bound, local(state.params))
-        return {valid_name: evaluate.mean_bound(valid_key, valid_subset, bound, jit=False)}
+        metrics = {valid_name: evaluate.mean_bound(valid_key, valid_subset, bound, jit=False)}
+        return metrics | (setup.monitor(local(state.params)) if setup.monitor else {})
 
     result, results = train_in_workdir(
         key=setup.key,

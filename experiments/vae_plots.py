@@ -105,3 +105,35 @@ def samples_and_reconstructions(
         fig.tight_layout()
         fig.savefig(workdir / name, dpi=100)
         plt.close(fig)
+
+
+def variance_curves(record: dict, folder: Path, name: str) -> dict:
+    """For each model of a record gathered with `record_curves` ("objective", "valid_elbo",
+    "grad_variance"; bernoulli_vae): each run's training and validation −ELBO (left) and its
+    encoder gradient's variance (right, log scale) against steps, one figure per model, written
+    to `folder`. Returns {"curves_by_model": {model: file name}}."""
+    plt, names, runs = pyplot(), {}, record["results"]["runs"]
+    for model in sorted({r["train"]["config"]["model"] for r in runs}):
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+        for r in (r for r in runs if r["train"]["config"]["model"] == model):
+
+            def curve(key, sign=-1.0, points=r["curves"]):
+                return [p[1] for p in points[key]], [sign * p[2] for p in points[key]]
+
+            (line,) = left.plot(*curve("objective"), lw=1, label=r["label"])
+            left.plot(*curve("valid_elbo"), "--", color=line.get_color())
+            right.plot(*curve("grad_variance", 1), "o-", ms=3, label=r["label"])
+        left.set_title("−ELBO: training (epoch means, solid), validation (dashed)", fontsize=9)
+        left.set_ylabel("nats")
+        right.set_title("variance of the encoder's gradient (mean over parameters)", fontsize=9)
+        right.set_yscale("log")
+        for ax in (left, right):
+            ax.set_xlabel("steps")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+        fig.suptitle(f"{model} model")
+        fig.tight_layout()
+        names[model] = f"{name}_{model}_curves.png"
+        fig.savefig(folder / names[model], dpi=100)
+        plt.close(fig)
+    return {"curves_by_model": names}

@@ -28,9 +28,10 @@ BULKY = ("log_px", "posterior_mean_variance", "kl_per_dim")
 PROCESS = ("command", "provenance", "wall_seconds", "cpu_seconds", "load_average_end")
 
 
-def run_entry(workdir: Path, valid_key: str) -> dict[str, Any]:
+def run_entry(workdir: Path, valid_key: str, curves: Sequence[str] = ()) -> dict[str, Any]:
     """One work directory's training (record.json), evaluation (evaluation.json) and validation
-    curve (metrics.jsonl), without the bulky per-example lists."""
+    curve (metrics.jsonl), without the bulky per-example lists; with `curves`, also those
+    metrics' [epoch, step, value] per epoch that logged them."""
     evaluation_path = workdir / "evaluation.json"
     if not evaluation_path.exists():
         raise runner.UsageError(
@@ -49,7 +50,7 @@ def run_entry(workdir: Path, valid_key: str) -> dict[str, Any]:
     seconds = [r["seconds"] for r in metrics]
     train = {k: record[k] for k in ("config", "quick", *PROCESS)}
     train["results"] = {k: v for k, v in record["results"].items() if k not in BULKY}
-    return {
+    entry = {
         "run": workdir.name,
         "label": record["results"].get("name", workdir.name),
         "train": train,
@@ -63,12 +64,17 @@ def run_entry(workdir: Path, valid_key: str) -> dict[str, Any]:
         "last_train_bound": metrics[-1].get("bound", metrics[-1].get("objective")),
         "last_learning_rate": metrics[-1].get("lr"),
     }
+    if curves:
+        entry["curves"] = {
+            k: [[r["epoch"], r["step"], r[k]] for r in metrics if k in r] for k in curves
+        }
+    return entry
 
 
 def gather(experiment: Experiment, workdirs: Sequence[Path], argv: Sequence[str]) -> dict:
     """The record of `workdirs`' runs: each run's own entry (`run_entry`), the gathering's
     command and provenance, and the runs' summed wall and CPU seconds (train + evaluate)."""
-    runs = [run_entry(Path(w), experiment.curves[1]) for w in workdirs]
+    runs = [run_entry(Path(w), experiment.curves[1], experiment.record_curves) for w in workdirs]
     try:  # evaluated on the same examples: differences to the first run, paired by example
         paired = paired_nll([Path(w) / "evaluation.json" for w in workdirs])
     except ValueError:
@@ -113,6 +119,8 @@ def write(
     vae_plots.compare(workdirs, results / plots["curves"], labels, experiment.curves[1], top)
     for workdir in map(Path, workdirs):
         shutil.copyfile(workdir / "samples.png", results / plots["samples"][workdir.name])
+    if experiment.record_figures is not None:
+        plots |= experiment.record_figures(record, results)
     records.mkdir(parents=True, exist_ok=True)
     path = records / f"{experiment.name}.json"
     path.write_text(json.dumps(record, indent=1, allow_nan=True) + "\n")

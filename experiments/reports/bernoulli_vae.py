@@ -1,0 +1,199 @@
+"""The Bernoulli-VAE results markdown (experiments/results/bernoulli_vae.md) from its record alone:
+the runs gathered by `python -m experiments.bernoulli_vae table W... --record`
+(experiments/vae_records), each a `train` and an `evaluate --json` process, with the curves of
+the training objective, the validation −ELBO and the encoder gradient's variance."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from experiments.reports import _vae_runs
+
+# The estimators in the order of the rows (the runs' labels come from the record).
+ORDER = ("disarm", "arm", "reinforce_loo", "rebar", "relax", "vimco", "straight_through",
+         "reinmax", "gumbel_rao")  # fmt: skip
+MODELS = ("linear", "nonlinear")
+
+# Published numbers, (model, estimator) -> (value in nats, what it is, citation). Empty until
+# someone enters them from the papers (each with its own citation); the section below renders
+# whatever is here next to our runs of the same (model, estimator).
+PUBLISHED: dict[tuple[str, str], tuple[float, str, str]] = {}
+
+
+def label(run: dict) -> str:
+    """The estimator's name: the run's label (its config's `name`) without the model."""
+    return run["label"].rsplit(" (", 1)[0]
+
+
+def _key(run: dict) -> tuple[int, int]:
+    c = run["train"]["config"]
+    return MODELS.index(c["model"]), ORDER.index(c["estimator"])
+
+
+def seconds_per_step(run: dict) -> float:
+    results = run["train"]["results"]
+    return run["epoch_seconds"]["median"] * results["epochs"] / results["steps"]
+
+
+def setup(runs: list[dict]) -> list[str]:
+    c = runs[0]["train"]["config"]
+    data, pixels = _vae_runs.DATASETS[c["dataset"]]
+    widths = "-".join(map(str, c["hidden"]))
+    act = f"LeakyReLU (slope {c['leaky_slope']:g})" if c["activation"] == "leaky_relu" else (
+        c["activation"]
+    )  # fmt: skip
+    return [
+        "## Setup",
+        "",
+        "google-research/disarm's single-layer benchmark (its binary/"
+        "experiment_launcher_singlelayer.py and binary/networks.py, run with `--demean_input "
+        "--initialize_with_bias` as its README "
+        f"says): {c['latents']} independent Bernoulli latents on {data}. The linear model maps "
+        f"the {pixels} pixels to the latents' logits and back with one dense layer each; the "
+        f"nonlinear one has hidden layers {widths} (the decoder mirrors them), {act}; Glorot-"
+        "uniform kernels. The encoder sees x minus the training pixels' mean, the decoder 2b − 1; "
+        "the decoder's output bias starts at the logit of the training pixels' means. The prior "
+        f"p(b) = Π Bernoulli(σ(a)) is learned: a from 0 by SGD at {c['prior_learning_rate']:g}. "
+        f"Encoder and decoder: Adam at {c['learning_rate']:g} (Keras' ε = 1e-7), batch "
+        f"{c['batch_size']}, {c['num_pairs']} antithetic pair(s) per image for ARM and DisARM, "
+        f"{2 * c['num_pairs']} independent samples for REINFORCE LOO and VIMCO, "
+        f"{c['num_pairs']} for the others. REBAR / RELAX: control variate η·[f(σ(z/λ)) + r_ψ(x, "
+        f"z)] from η = {c['rebar_eta']:g}, λ = {c['rebar_temperature']:g}; RELAX's r_ψ has "
+        f"{c['relax_hidden']} hidden units; η, λ, ψ by Adam at {c['cv_learning_rate']:g} "
+        "(β1 = 0.999) on the single-sample variance gradient ∇φ Σ ĝ². The learning signal f is "
+        "the one-sample ELBO log p(x|b) + log p(b) − log q(b|x) with every parameter held "
+        "(`reparam.models.bernoulli_vae`); the straight-through family (where run) estimates "
+        f"E_q[log p(x|b) + log p(b)] at τ = {c['temperature']:g} and adds the entropy in closed "
+        f"form. Seed {c['seed']}.",
+        "",
+        f"Measured during training, every {c['eval_every']} epochs: the one-sample −ELBO on the "
+        f"first {c['eval_subset']} validation images, and the **variance of the encoder's "
+        f"gradient**: {c['variance_estimates']} independent estimates of the gradient of the "
+        f"batch-mean −ELBO surrogate for the encoder's parameters, on one fixed minibatch (the "
+        "first training images) with the other parameters held; the per-parameter variance, "
+        "averaged over the encoder's parameters (DisARM's code averages over the parameters "
+        "too, `compute_grad_variance`).",
+        "",
+        "Differences from DisARM's code: static binarized MNIST (the repository's data; their "
+        "README runs dynamically binarized MNIST); the decoder and prior get the Monte-Carlo "
+        "gradient at the codes the estimator evaluated (both of a pair; theirs draw one more "
+        "sample); their gradient variance is an exponential moving average (decay 0.999) of g "
+        "and g² along training, so it also holds the minibatches' spread, ours is the "
+        "estimator's alone at the current parameters; RELAX's η, λ, ψ minimise the variance of "
+        "the logits' gradient (theirs: of the encoder's parameters' gradient); one seed.",
+        "",
+    ]
+
+
+def fmt_time(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 600 else f"{seconds:.0f} s"
+
+
+def results_table(runs: list[dict]) -> list[str]:
+    lines = [
+        "## Results",
+        "",
+        f"Validation split: {_vae_runs.evaluated_on(runs)}, ± one standard error over the "
+        'images. "Train −ELBO, last epoch" is the mean of the training objective over the last '
+        "epoch's steps (VIMCO's is its 2-sample bound); \"train −ELBO, final\" is one pass over "
+        "the whole training set at the final parameters (one sample per image, what DisARM "
+        "reports); the variance is the last measurement's (at the final parameters).",
+        "",
+        "| model | estimator | steps | train −ELBO, last epoch | train −ELBO, final "
+        "| valid −ELBO | valid NLL (IS) | log10 grad variance | ms/step | train wall (CPU) "
+        "| evaluate wall |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        t, e = r["train"], r["evaluation"]
+        lines.append(
+            f"| {t['config']['model']} | {label(r)} | {t['results']['steps']} "
+            f"| {-r['last_train_bound']:.2f} | {e['train_neg_elbo']:.2f} | {e['neg_elbo']:.2f} "
+            f"| **{_vae_runs.nll(e)}** | {e['log10_grad_variance']:.2f} "
+            f"| {1000 * seconds_per_step(r):.1f} | {fmt_time(t['wall_seconds'])} "
+            f"({fmt_time(t['cpu_seconds'])}) | {fmt_time(e['wall_seconds'])} |"
+        )
+    return [*lines, ""]
+
+
+def variance_order(runs: list[dict]) -> list[str]:
+    """Per model, the estimators ordered by their gradient variance: at the end of training, and
+    the median over each run's measurements."""
+    lines = []
+    for model in MODELS:
+        group = [r for r in runs if r["train"]["config"]["model"] == model]
+        if len(group) < 2:
+            continue
+        end = sorted(group, key=lambda r: r["evaluation"]["grad_variance"])
+        order = " < ".join(f"{label(r)} {r['evaluation']['grad_variance']:.3g}" for r in end)
+        median = {
+            r["run"]: statistics.median(p[2] for p in r["curves"]["grad_variance"]) for r in group
+        }
+        by_median = sorted(group, key=lambda r: median[r["run"]])
+        order_median = " < ".join(f"{label(r)} {median[r['run']]:.3g}" for r in by_median)
+        lines += [
+            f"Variance of the encoder's gradient on our {model}-model runs, at the end of "
+            f"training: {order}; median over each run's measurements: {order_median}. Each "
+            "run is measured at its own parameters, so this orders the runs as trained, not the "
+            "estimators at one point.",
+            "",
+        ]
+    return lines
+
+
+def published(runs: list[dict]) -> list[str]:
+    ours = {(r["train"]["config"]["model"], r["train"]["config"]["estimator"]): r for r in runs}
+    lines = ["## Against the published numbers", "", "Published numbers: see below.", ""]
+    if not PUBLISHED:
+        return [*lines, "(none entered in `PUBLISHED`, experiments/reports/bernoulli_vae.py)", ""]
+    lines += [
+        "| model | estimator | published | what | source | ours: train −ELBO, final "
+        "| ours − published |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (model, estimator), (value, what, source) in PUBLISHED.items():
+        r = ours.get((model, estimator))
+        mine = "—" if r is None else f"{r['evaluation']['train_neg_elbo']:.2f}"
+        diff = "—" if r is None else f"{r['evaluation']['train_neg_elbo'] - value:+.2f}"
+        lines.append(
+            f"| {model} | {estimator} | {value:.2f} | {what} | {source} | {mine} | {diff} |"
+        )
+    return [*lines, ""]
+
+
+def figures(record: dict[str, Any], runs: list[dict]) -> list[str]:
+    plots = record["results"]["plots"]
+    lines = ["## Figures", ""]
+    for model, name in sorted(plots.get("curves_by_model", {}).items()):
+        lines += [
+            f"{model.capitalize()} model: training −ELBO (epoch means, solid) and one-sample "
+            "validation −ELBO (dashed) against steps, left; the encoder gradient's variance, "
+            f"right (`{name}`):",
+            "",
+            f"![{model} model curves]({name})",
+            "",
+        ]
+    samples = plots["samples"]
+    lines += ["Samples (decoder means, codes from the learned prior) at the end of each run:", ""]
+    return [*lines, *(f"![{r['label']} samples]({samples[r['run']]})" for r in runs), ""]
+
+
+def render(record: dict[str, Any]) -> str:
+    runs = sorted(record["results"]["runs"], key=_key)
+    steps = sorted({r["train"]["results"]["steps"] for r in runs})
+    capped = [r for r in runs if r["train"]["results"]["status"] == "time_limit"]
+    title = "Bernoulli-latent VAE: REBAR / RELAX / ARM / DisARM benchmark (Dong et al. 2020)"
+    lines = [
+        *_vae_runs.header(record, title),
+        f"Runs of {steps[0]} to {steps[-1]} steps (DisARM's paper trains 10^6); "
+        f"{len(capped)} of {len(runs)} stopped at their time limit (`--max-minutes`). One seed.",
+        "",
+        *results_table(runs),
+        *variance_order(runs),
+        *published(runs),
+        *setup(runs),
+        *_vae_runs.runs_section(runs, lambda r: r["label"]),
+        *figures(record, runs),
+    ]
+    return "\n".join(lines).rstrip("\n") + "\n"
