@@ -28,9 +28,9 @@ PAPER_LL: dict[int, tuple[float | None, float | None]] = {
 }
 PAPER_SOURCE = (
     "Davidson et al. (2018), MNIST Table 1, as transcribed in the README of raphaelrubrice/HVAE "
-    "(commit f394bd1, \"Exp 2: Unsupervised MNIST (Table 1)\"; it does not say whether the rows "
+    '(commit f394bd1, "Exp 2: Unsupervised MNIST (Table 1)"; it does not say whether the rows '
     "are the paper's or a reproduction, and omits N-VAE d = 10, S-VAE d = 20 and d = 40: "
-    "\"n/a\"). Not checked against the paper, which this machine cannot reach. The paper's "
+    '"n/a"). Not checked against the paper, which this machine cannot reach. The paper\'s '
     "numbers are test-split log-likelihoods after early stopping (the authors' example code "
     "binarizes MNIST dynamically); ours are validation-split, static binarization, a time cap."
 )
