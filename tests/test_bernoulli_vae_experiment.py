@@ -86,7 +86,11 @@ def test_table_record_and_its_rendering(quick_runs, tmp_path, monkeypatch):
         assert f"| {e['log10_grad_variance']:.2f} |" in markdown
         assert e["command"] in markdown and r["train"]["command"] in markdown
     assert "Variance of the encoder's gradient on our nonlinear-model runs" in markdown
-    assert "Published numbers: see below." in markdown
+    relax = next(r for r in runs if r["train"]["config"]["estimator"] == "relax")
+    ours, steps = relax["evaluation"]["train_neg_elbo"], relax["train"]["results"]["steps"]
+    # The published RELAX row beside this run's training −ELBO, and the difference.
+    row = f"| nonlinear | RELAX | train | 78.13 | {ours:.2f} | {steps} | {ours - 78.13:+.2f} |"
+    assert row in markdown
     assert f"![nonlinear model curves]({figure})" in markdown
 
 
