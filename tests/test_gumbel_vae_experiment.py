@@ -180,3 +180,49 @@ def test_bad_inputs(tmp_path, capsys):
     assert command.config.name == "VIMCO (K=5)"
     assert gumbel_vae.main(["evaluate", "--checkpoint", str(tmp_path / "missing")]) == 2
     assert "--checkpoint must be an existing path" in capsys.readouterr().err
+
+
+def test_report_shows_early_stopping_and_the_new_estimators():
+    """The committed record renders as before (make results checks it); a run that stopped early,
+    evaluated at its best epoch, with a new estimator, says so."""
+    record = json.loads((runner.RECORDS / "gumbel_vae.json").read_text())
+    before = gumbel_report.render(record)
+    assert "stopped early" not in before and "VIMCO" not in before
+    run = record["results"]["runs"][2]
+    run["train"]["config"] |= {"estimator": "vimco", "num_samples": 2}
+    run["train"]["results"] |= {"status": "early_stopped", "epochs": 120}
+    run["train"]["results"]["early_stopping"] = {
+        "metric": "valid_elbo", "mode": "max", "patience": 4, "best_epoch": 100,
+        "best_value": -101.234,
+    }  # fmt: skip
+    run["evaluation"] |= {"epochs": 100, "evaluated_epoch": 100, "checkpoint_kind": "best"}
+    markdown = gumbel_report.render(record)
+    assert "| 120 (stopped early; evaluated: epoch 100, the best) |" in markdown
+    assert "best at epoch 100 (-101.23); stopped early after 120 passes" in markdown
+    assert "Also VIMCO (Mnih & Rezende 2016; trains the K-sample bound, K = 2," in markdown
+    assert "samples of epoch 100's state (of 120 passes)" in markdown
+
+
+def test_train_stops_early_and_evaluate_uses_the_best(tmp_path, monkeypatch, capsys):
+    """The experiment's early stopping with a scripted validation bound (best at pass 10, then
+    two worse): training stops after pass 20 of 40, its images and `evaluate` are of pass 10."""
+    script = iter([-30.0, -25.0, -26.0, -25.5, 0.0, 0.0])
+    monkeypatch.setattr(vae_commands.evaluate, "mean_bound", lambda *args, **kw: next(script))
+    workdir = tmp_path / "stopped"
+    argv = ["train", "--quick", "--epochs", "40", "--no-eval", "--no-progress"]
+    assert gumbel_vae.main([*argv, "--workdir", str(workdir)]) == 0
+    monkeypatch.undo()
+    results = json.loads((workdir / "results.json").read_text())
+    assert (results["status"], results["epochs"], results["evaluated_epoch"]) == (
+        "early_stopped", 20, 10
+    )  # fmt: skip
+    assert results["early_stopping"] | {"best_value": None} == {
+        "metric": "valid_elbo", "mode": "max", "patience": 2, "best_epoch": 10,
+        "best_value": None,
+    }  # fmt: skip
+    assert train.Checkpointer(workdir / train.BEST_DIRECTORY).all_epochs() == [10]
+    capsys.readouterr()
+    args = ["evaluate", "--checkpoint", str(workdir), "--k", "1", "--examples", "10"]
+    assert gumbel_vae.main([*args, "--json", str(tmp_path / "evaluation.json")]) == 0
+    evaluation = json.loads((tmp_path / "evaluation.json").read_text())
+    assert (evaluation["evaluated_epoch"], evaluation["checkpoint_kind"]) == (10, "best")
