@@ -606,9 +606,10 @@ def fit(
             checkpointer.save(epoch, state, with_tracker())
             last_saved = epoch
 
-    stopped_before = tracker is not None and tracker.exhausted and start < num_epochs
-    if stopped_before:
-        status = "early_stopped"
+    # A resumed run that had stopped early (and whose patience is still spent) trains no more.
+    last_epoch = num_epochs
+    if tracker is not None and tracker.exhausted and start < num_epochs:
+        status, last_epoch = "early_stopped", start
 
     bar = tqdm(
         total=num_epochs,
@@ -620,7 +621,7 @@ def fit(
     log_file = metrics_path.open("a") if primary else contextlib.nullcontext(_NullLog())
     try:
         with _Interrupt().installed() as interrupt, log_file as log:
-            for epoch in range(start + 1, 0 if stopped_before else num_epochs + 1):
+            for epoch in range(start + 1, last_epoch + 1):
                 tic = time.perf_counter()
                 state, metrics = train_epoch(state, data, key, epoch)
                 record = {"epoch": epoch, "step": int(state.step), **_to_python(metrics)}
@@ -630,18 +631,17 @@ def fit(
                 evaluated = evaluate is not None and (
                     epoch % eval_every == 0 or epoch == num_epochs
                 )
-                if evaluated:
-                    record.update(_to_python(evaluate(state, epoch)))
+                evaluation = _to_python(evaluate(state, epoch)) if evaluated else {}
+                record.update(evaluation)
                 if tracker is not None and evaluated:
-                    if tracker.rule.metric not in record:
+                    if tracker.rule.metric not in evaluation:
                         raise ValueError(
                             f"reparam.train.fit: early stopping watches {tracker.rule.metric!r}, "
-                            f"which `evaluate` does not return (it returns "
-                            f"{sorted(set(record) - {'epoch', 'step', 'seconds', 'lr'})})"
+                            f"which `evaluate` does not return (it returns {sorted(evaluation)})"
                         )
                     # Every process saves the best together, on process 0's word.
                     (improved,) = distributed.agree(
-                        tracker.update(epoch, record[tracker.rule.metric])
+                        tracker.update(epoch, evaluation[tracker.rule.metric])
                     )
                     if improved:
                         best.save(epoch, state, with_tracker())
