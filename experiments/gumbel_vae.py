@@ -2,6 +2,7 @@
 
     python -m experiments.gumbel_vae train --quick --workdir runs/gumbel/quick
     python -m experiments.gumbel_vae train --estimator rebar --epochs 10 --workdir runs/gumbel/rebar
+    python -m experiments.gumbel_vae train --estimator reinmax --workdir runs/gumbel/reinmax
     python -m experiments.gumbel_vae train ... --max-minutes 35 | --resume | --mesh data
     python -m experiments.gumbel_vae evaluate --checkpoint runs/gumbel/rebar --split valid
     python -m experiments.gumbel_vae compare runs/gumbel/* --out curves.png   # or: table
@@ -10,10 +11,19 @@ The model is that of Jang et al.'s released code (ericjang/gumbel-softmax): 20 i
 10-way categoricals, MLPs 784-512-256-200 and back, ReLU, uniform prior, Adam at 1e-3, batch 100
 (experiments/results/gumbel_vae.md compares with the paper). The paper's number is a bound with
 m = 1000 importance samples: our importance-sampled NLL with K = 1000.
+
+Estimators (`reparam.models.discrete_vae.elbo`): Jang et al.'s gumbel_softmax, straight_through
+(ST Gumbel-softmax) and score_function; rebar and relax; and st (plain straight-through, no
+Gumbel noise), reinmax, gumbel_rao, indecater and vimco (its objective is the K-sample bound,
+K = --num-samples, 2 unless given). ARM and DisARM are for Bernoulli latents only and do not
+apply here. Early stopping is on by default (--patience 4 validation bounds, one every 5
+passes): training stops when the validation −ELBO has not improved for 20 passes, the best
+state is kept in <workdir>/best, and `evaluate` uses it (--checkpoint-choice last for the last).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 from dataclasses import dataclass
@@ -25,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments import runs, vae_commands
+from experiments import runner, runs, vae_commands
 from experiments.runner import require
 from reparam import nn as rnn
 from reparam import train
@@ -42,19 +52,38 @@ LABELS = {
     "score_function": "score function (batch baseline)",
     "rebar": "REBAR",
     "relax": "RELAX",
+    "st": "straight-through",
+    "reinmax": "ReinMax",
+    "gumbel_rao": "Gumbel-Rao",
+    "indecater": "IndeCateR",
+    "vimco": "VIMCO",  # its runs are labelled "VIMCO (K=…)": Config.name
 }
 ENCODE, DECODE = rnn.CategoricalVAE.encode, rnn.CategoricalVAE.decode
 LOG_LIKELIHOOD = rnn.CategoricalVAE.log_likelihood
-Estimator = Literal["gumbel_softmax", "straight_through", "score_function", "rebar", "relax"]
+Estimator = Literal[
+    "gumbel_softmax",
+    "straight_through",
+    "score_function",
+    "rebar",
+    "relax",
+    "st",
+    "reinmax",
+    "gumbel_rao",
+    "indecater",
+    "vimco",
+]
 
 
 @dataclass(frozen=True)
 class Config(runs.TrainingConfig):
-    """One run; the defaults follow Jang et al. (2017): 100 passes over MNIST (hours on a CPU)."""
+    """One run; the defaults follow Jang et al. (2017): 100 passes over MNIST (hours on a CPU),
+    stopped early once the validation bound has not improved for 4 evaluations (20 passes)."""
 
     estimator: Estimator = "gumbel_softmax"
-    """Gradient of the reconstruction term: gumbel_softmax, straight_through, score_function
-    (baseline: the batch's other examples), rebar or relax (learned control variate)."""
+    """Gradient of the reconstruction term: gumbel_softmax, straight_through (ST
+    Gumbel-softmax), score_function (baseline: the batch's other examples), rebar, relax
+    (learned control variate), st (plain straight-through), reinmax, gumbel_rao, indecater
+    (L·C + 1 decoder passes per code), or vimco (trains the K-sample bound, K = --num-samples)."""
     latents: int = 20
     """L: categorical latent variables ..."""
     categories: int = 10
@@ -64,7 +93,8 @@ class Config(runs.TrainingConfig):
     activation: str = "relu"
     """Hidden activation (a jax.nn function name)."""
     num_samples: int = 1
-    """Codes per example in the training objective."""
+    """Codes per example in the training objective (vimco: the K of its bound, >= 2; 2 unless
+    given)."""
     sf_baseline: Literal["batch_leave_one_out", "leave_one_out"] = "batch_leave_one_out"
     """score_function's baseline (leave_one_out needs --num-samples >= 2)."""
     rebar_eta: float = 1.0
@@ -73,6 +103,11 @@ class Config(runs.TrainingConfig):
     """Initial λ of REBAR / RELAX's relaxed control variate."""
     relax_hidden: int = 200
     """RELAX: width of the residual control variate's hidden layer."""
+    reinmax_temperature: float = 1.3
+    """ReinMax's τ (fixed, not annealed): 1.3 is the ReinMax authors' setting for their
+    10-category MNIST VAE (LiyuanLucasLiu/ReinMax, mnist_vae/reinmax_10_30.sh; τ in [1, 1.5])."""
+    num_inner: int = 10
+    """Gumbel-Rao: conditional Gumbel draws per code (Paulus et al. use 10, 100, 1000)."""
     tau_initial: float = 1.0
     """τ0, the relaxations' initial temperature."""
     tau_min: float = 0.5
@@ -82,8 +117,9 @@ class Config(runs.TrainingConfig):
     anneal_interval: int = 1000
     """N: τ changes every N steps."""
     eval_every: int = 5
+    patience: int | None = 4
 
-    positive: ClassVar = ("anneal_interval", "latents", "relax_hidden")
+    positive: ClassVar = ("anneal_interval", "latents", "relax_hidden", "num_inner")
 
     @staticmethod
     def quick(**overrides: Any) -> Config:
@@ -92,6 +128,7 @@ class Config(runs.TrainingConfig):
         # At 1e-3, 20 epochs end in posterior collapse (KL ≈ 0); τ reaches 0.5 at epoch 14.
         base |= dict(batch_size=50, learning_rate=3e-3, epochs=20, anneal_interval=50)
         base |= dict(anneal_rate=2e-3, eval_subset=250, eval_samples=100, eval_chunk=50)
+        base |= dict(patience=2)
         return Config(**base | overrides)
 
     def validate(self) -> Config:
@@ -99,13 +136,26 @@ class Config(runs.TrainingConfig):
         for flag, tau in (("--tau-initial", self.tau_initial), ("--tau-min", self.tau_min)):
             require(tau > 0, flag, "a temperature > 0", tau)
         require(self.rebar_temperature > 0, "--rebar-temperature", "> 0", self.rebar_temperature)
+        temperature = self.reinmax_temperature
+        require(temperature > 0, "--reinmax-temperature", "> 0", temperature)
+        if self.estimator == "vimco":
+            require(self.num_samples >= 2, "--num-samples", ">= 2 for vimco", self.num_samples)
         require(self.anneal_rate >= 0, "--anneal-rate", ">= 0", self.anneal_rate)
         require(self.categories >= 2, "--categories", ">= 2", self.categories)
         return self
 
     @property
     def name(self) -> str:
+        if self.estimator == "vimco":  # not an ELBO: its objective is the K-sample bound
+            return f"{LABELS['vimco']} (K={self.num_samples})"
         return LABELS[self.estimator]
+
+
+def resolve(config: Config, argv: list[str]) -> Config:
+    """K = 2 for VIMCO unless --num-samples says otherwise."""
+    if config.estimator == "vimco" and not runner.given(argv, "--num-samples"):
+        return dataclasses.replace(config, num_samples=2)
+    return config
 
 
 class Residual(nn.Module):
@@ -148,6 +198,8 @@ def setup(config: Config, require_test: bool = False) -> runs.Setup:
             rate=config.anneal_rate,
             interval=config.anneal_interval,
         )
+        if config.estimator == "reinmax":
+            tau = jnp.float32(config.reinmax_temperature)
         surrogate, objective = discrete_vae.elbo(
             key,
             encode(params["model"], x),
@@ -159,7 +211,10 @@ def setup(config: Config, require_test: bool = False) -> runs.Setup:
             baseline=config.sf_baseline,
             cv_params=params.get("cv"),
             residual=residual,
+            num_inner=config.num_inner,
         )
+        # "objective": the training objective's value (the relaxed one for gumbel_softmax, the
+        # K-sample bound for vimco); "temperature": the τ the estimator used.
         return -jnp.mean(surrogate), {"objective": jnp.mean(objective), "temperature": tau}
 
     @jax.jit  # (params, key, x) -> the one-sample discrete ELBO (B,): a true lower bound
@@ -231,6 +286,7 @@ EXPERIMENT = runs.Experiment(
     ),
     evaluate_fields=tuple("checkpoint epochs examples neg_elbo relaxed_neg_objective".split()),
     table_columns=(("relaxed −objective τ=0.5", "relaxed_neg_objective"),),
+    resolve=resolve,
 )
 
 

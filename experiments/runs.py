@@ -74,6 +74,10 @@ class TrainingConfig:
     """How many of the newest checkpoints to keep."""
     eval_every: int = 10
     """Epochs between validation bounds in metrics.jsonl."""
+    patience: int | None = None
+    """Early stopping: stop after this many validation bounds (one every --eval-every passes) in
+    a row without a new best; the best state is kept in <workdir>/best, which `evaluate` and the
+    final evaluation use. None: train all --epochs (no best checkpoint)."""
     eval_subset: int = 2000
     """Validation examples of the in-training bound."""
     eval_samples: int = 1000
@@ -104,7 +108,7 @@ class TrainingConfig:
             flag = "--" + field.replace("_", "-")
             if typing.get_origin(hint) is Literal:
                 require(value in choices, flag, f"one of {', '.join(choices)}", value)
-        for field in ("eval_subset", "eval_chunk", "keep_checkpoints", *self.positive):
+        for field in ("eval_subset", "eval_chunk", "keep_checkpoints", "patience", *self.positive):
             value = getattr(self, field)
             flag = "--" + field.replace("_", "-")
             require(value is None or value >= 1, flag, "a positive integer", value)
@@ -159,7 +163,10 @@ class Evaluate:
     """Importance-sampled NLL (and more) of a saved run; prints the NLL (nats) as its last line."""
 
     checkpoint: Path
-    """A work directory, its checkpoints/ folder or one checkpoints/<epoch> folder."""
+    """A work directory, its checkpoints/ or best/ folder, or one checkpoints/<epoch> folder."""
+    checkpoint_choice: Literal["best", "last"] = "best"
+    """For a work directory: its best checkpoint (kept by early stopping, --patience) when it has
+    one, else its last; or its last regular checkpoint."""
     split: Literal["valid", "test"] = "valid"
     """Split to evaluate (the test split is not shipped: see reparam.train.data)."""
     data_dir: Path | None = None

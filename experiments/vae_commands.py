@@ -30,7 +30,14 @@ from experiments.runs import (
     key,
 )
 from reparam.models import evaluate
-from reparam.train import CheckpointError, distributed, open_checkpoint
+from reparam.train import (
+    BEST_DIRECTORY,
+    Checkpointer,
+    CheckpointError,
+    EarlyStopping,
+    distributed,
+    open_checkpoint,
+)
 from reparam.train.nll import paired_nll, paired_table
 from reparam.train.workdir import (
     config_from_record,
@@ -103,7 +110,11 @@ def main(experiment: Experiment, argv: list[str] | None = None) -> int:
 
 def train_command(experiment: Experiment, command: Any, argv: list[str]) -> int:
     """Train `command.config` in a fresh (or, with --resume, continued) work directory, draw its
-    curves and images, evaluate, and write results.json and record.json (process 0 only)."""
+    curves and images, evaluate, and write results.json and record.json (process 0 only).
+
+    With --patience, early stopping watches the validation bound (`experiment.curves[1]`,
+    higher is better) and keeps the best state in <workdir>/best; the images and the final
+    evaluation are then of that best state ("evaluated_epoch" in results.json)."""
     config, flags, primary = command.config, command.run, distributed.is_primary()
     run = runner.start(experiment.name, config, flags, argv, primary=primary)
     print(f"{config.name} on {config.dataset}: writing to {run.workdir.resolve()}", flush=True)
@@ -119,6 +130,9 @@ def train_command(experiment: Experiment, command: Any, argv: list[str]) -> int:
         metrics = {valid_name: evaluate.mean_bound(valid_key, valid_subset, bound, jit=False)}
         return metrics | (setup.monitor(local(state.params)) if setup.monitor else {})
 
+    patience = getattr(config, "patience", None)
+    early_stopping = None if patience is None else EarlyStopping(valid_name, "max", patience)
+
     result, results = train_in_workdir(
         key=setup.key,
         state=setup.state,
@@ -132,13 +146,19 @@ def train_command(experiment: Experiment, command: Any, argv: list[str]) -> int:
         mesh=setup.mesh,
         learning_rate=setup.schedule,
         shard_params=getattr(config, "shard_params", False),
+        early_stopping=early_stopping,
     )
     results = {"name": config.name, **results}
+    state, results["evaluated_epoch"] = result.state, result.epoch
+    if result.best_epoch is not None:  # the best state, as `evaluate` picks it
+        with Checkpointer(run.workdir / BEST_DIRECTORY) as best:
+            state, _ = best.restore(result.state, result.best_epoch)
+        results["evaluated_epoch"] = result.best_epoch
     last = (read_metrics(run.workdir) or [{}])[-1]
     if "temperature" in last:  # an annealed relaxation's (gumbel_vae)
         results["final_temperature"] = last["temperature"]
     if primary:
-        params = local(result.state.params)
+        params = local(state.params)
         title = config.name
         vae_plots.curves(
             run.workdir, run.workdir / "curves.png", title, train_key, valid_name, valid_label
@@ -170,9 +190,13 @@ def evaluate_checkpoint(
     split: str = "valid",
     num_samples: int | None = None,
     examples: int | None = None,
+    choice: str = "best",
 ) -> dict:
-    """Evaluate a saved run (see `reparam.train.open_checkpoint`) on `split`."""
-    checkpointer, epoch, meta = open_checkpoint(checkpoint)
+    """Evaluate a saved run (see `reparam.train.open_checkpoint`; `choice` "best": a work
+    directory's best checkpoint when it has one) on `split`. The results name the checkpoint,
+    its epoch ("evaluated_epoch", and "epochs" as before) and whether it was the run's best
+    ("checkpoint_kind": "best" or "regular")."""
+    checkpointer, epoch, meta = open_checkpoint(checkpoint, choice)
     try:
         config = config_from_record(experiment.Config, meta["config"])
     except (KeyError, TypeError, ValueError) as error:
@@ -187,7 +211,13 @@ def evaluate_checkpoint(
     state, _ = checkpointer.restore(setup.state, epoch)
     checkpointer.close()
     results = experiment.evaluate_state(setup, state.params, split, num_samples)
-    return results | {"checkpoint": str(checkpointer.directory / str(epoch)), "epochs": epoch}
+    kind = "best" if checkpointer.directory.name == BEST_DIRECTORY else "regular"
+    return results | {
+        "checkpoint": str(checkpointer.directory / str(epoch)),
+        "epochs": epoch,
+        "evaluated_epoch": epoch,
+        "checkpoint_kind": kind,
+    }
 
 
 def evaluate_command(experiment: Experiment, command: Evaluate, argv: list[str] = ()) -> int:
@@ -201,6 +231,7 @@ def evaluate_command(experiment: Experiment, command: Evaluate, argv: list[str] 
         split=command.split,
         num_samples=command.k,
         examples=command.examples,
+        choice=command.checkpoint_choice,
     )
     if command.json is not None:
         results |= {"command": f"python -m experiments.{experiment.name} {shlex.join(argv)}"}
@@ -208,8 +239,10 @@ def evaluate_command(experiment: Experiment, command: Evaluate, argv: list[str] 
         results |= {"cpu_seconds": time.process_time() - started_cpu}
         results |= {"load_average_end": [round(x, 2) for x in os.getloadavg()]}
         command.json.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"checkpoint: {results['checkpoint']} ({results['checkpoint_kind']})")
     for name in experiment.evaluate_fields:
-        print(f"{name}: {results[name]}")
+        if name != "checkpoint":
+            print(f"{name}: {results[name]}")
     print(f"importance-sampled NLL on {results['split']} (K={results['nll_samples']}), nats:")
     print(f"{results['nll']:.4f}")
     return 0
@@ -217,14 +250,16 @@ def evaluate_command(experiment: Experiment, command: Evaluate, argv: list[str] 
 
 def table_command(experiment: Experiment, command: Table, argv: list[str] = ()) -> int:
     """One markdown row per finished run (and, with --json, the rows with every result): passes,
-    training minutes, validation −ELBO, NLL, the experiment's `table_columns`; with --record, the
-    runs' one committed record (`vae_records.write`)."""
+    how training stopped, the best validation epoch and the evaluated one, training minutes,
+    validation −ELBO, NLL, the experiment's `table_columns`; with --record, the runs' one
+    committed record (`vae_records.write`)."""
     if command.record:
         print(f"wrote {vae_records.write(experiment, command.workdirs, argv)}")
     valid_key, rows = experiment.curves[1], []
     for workdir in command.workdirs:
         config, evaluation = read_config(workdir, experiment.Config), workdir / "evaluation.json"
         results = json.loads((workdir / "results.json").read_text())
+        passes = results["epochs"]  # trained; an evaluation's "epochs" is the one it evaluated
         results |= json.loads(evaluation.read_text()) if evaluation.exists() else {}  # evaluate
         best = max(
             (r for r in read_metrics(workdir) if valid_key in r),
@@ -235,14 +270,17 @@ def table_command(experiment: Experiment, command: Table, argv: list[str] = ()) 
         row = {"run": workdir.name, "label": config.name}
         row |= {k: v for k, v in results.items() if k not in skip}
         row |= {f"best_{valid_key}": best[valid_key], "best_epoch": best["epoch"]}
+        row |= {"epochs": passes, "evaluated_epoch": results.get("evaluated_epoch", passes)}
         rows.append(row | {"config": dataclasses.asdict(config)})
     if command.json is not None:
         command.json.write_text(json.dumps(rows, indent=2) + "\n")
-    header = ["run", "model", "passes", "train min (epochs only)", "valid −ELBO"]
+    header = ["run", "model", "passes", "stop", "best epoch", "evaluated epoch"]
+    header += ["train min (epochs only)", "valid −ELBO"]
     header += ["valid NLL (IS, K)", *(name for name, _ in experiment.table_columns)]
     print("| " + " | ".join(header) + " |\n" + "|---" * len(header) + "|")
     for r in rows:
-        cells = [r["run"], r["label"], str(r["epochs"])]
+        cells = [r["run"], r["label"], str(r["epochs"]), r["status"], str(r["best_epoch"])]
+        cells += [str(r["evaluated_epoch"])]
         cells += [f"{r['train_epoch_seconds_total'] / 60:.1f}", f"{-r.get('elbo', np.nan):.2f}"]
         nll, stderr = r.get("nll", np.nan), r.get("nll_stderr", np.nan)  # NaN: run with --no-eval
         cells += [f"{nll:.2f} ± {stderr:.2f} (K={r.get('nll_samples')})"]

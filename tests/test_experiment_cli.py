@@ -77,7 +77,9 @@ def test_help_comes_from_the_config(name, capsys, monkeypatch):
         assert "--model {vae,iwae}" in out and "--grad {standard,stl,dreg}" in out
         assert "K: samples in the training objective" in out and "(default: 3280)" in out
     else:
-        assert "--estimator {gumbel_softmax,straight_through,score_function,rebar,relax}" in out
+        estimators = "gumbel_softmax,straight_through,score_function,rebar,relax,st,reinmax"
+        assert f"--estimator {{{estimators},gumbel_rao,indecater,vimco}}" in out
+        assert "--checkpoint-choice {best,last}" in out and "--patience {None}|INT" in out
 
 
 # ---------------------------------------------------------------- values checked first

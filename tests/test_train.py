@@ -16,6 +16,7 @@ import pytest
 
 from experiments import vae_mnist
 from reparam import train
+from reparam.train import distributed
 
 
 def _tiny(epochs: int = 2) -> vae_mnist.Run:
@@ -201,3 +202,123 @@ def test_open_checkpoint_accepts_a_workdir_or_one_checkpoint(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(train.CheckpointError, match="no checkpoint found"):
         train.open_checkpoint(tmp_path / "empty")
+
+
+# ---------------------------------------------------------------- early stopping
+# A scripted validation metric by epoch: the best is epoch 2; epochs 3 and 4 do not beat it.
+SCRIPT = {1: 1.0, 2: 3.0, 3: 2.0, 4: 2.5, 5: 9.0, 6: 9.5}
+
+
+def _scripted(digests: dict):
+    """A fake `evaluate`: the scripted metric, and the digest of the parameters it saw."""
+
+    def evaluate(state, epoch):
+        digests[epoch] = distributed.digest(state.params)
+        return {"valid": SCRIPT[epoch]}
+
+    return evaluate
+
+
+def _early(patience: int = 2) -> train.EarlyStopping:
+    return train.EarlyStopping(metric="valid", mode="max", patience=patience)
+
+
+def _best(workdir):
+    with train.Checkpointer(workdir / train.BEST_DIRECTORY) as best:
+        epochs = best.all_epochs()
+        state, meta = best.restore(_tiny().state)
+    return epochs, state, meta
+
+
+def test_early_stopping_stops_keeps_the_best_and_the_rotation_spares_it(tmp_path):
+    digests = {}
+    result = _fit(
+        _tiny(),
+        tmp_path,
+        len(SCRIPT),
+        evaluate=_scripted(digests),
+        eval_every=1,
+        keep_checkpoints=1,
+        early_stopping=_early(),
+    )
+    # Two evaluations (epochs 3, 4) without beating epoch 2's 3.0: stopped after epoch 4.
+    assert result.status == "early_stopped" and result.epoch == 4
+    assert (result.best_epoch, result.best_value) == (2, 3.0)
+    assert [r["epoch"] for r in result.history] == [1, 2, 3, 4]
+    # The regular checkpoints rotate (keep 1): only the last is left; the best is kept apart.
+    assert train.Checkpointer(tmp_path / "checkpoints").all_epochs() == [4]
+    epochs, state, meta = _best(tmp_path)
+    assert epochs == [2] and meta["epoch"] == 2
+    assert meta["early_stopping"]["best"] == 3.0 and meta["early_stopping"]["metric"] == "valid"
+    assert distributed.digest(state.params) == digests[2] != digests[4]
+    # Opening the run for evaluation picks the best, unless asked for the last.
+    _, epoch, _ = train.open_checkpoint(tmp_path)
+    assert epoch == 2
+    _, epoch, _ = train.open_checkpoint(tmp_path, "last")
+    assert epoch == 4
+
+
+def test_early_stopping_survives_resume(tmp_path):
+    straight_digests, digests = {}, {}
+    straight = _fit(
+        _tiny(), tmp_path / "straight", 6, evaluate=_scripted(straight_digests), eval_every=1,
+        early_stopping=_early(),
+    )  # fmt: skip
+    workdir = tmp_path / "resumed"
+    first = _fit(
+        _tiny(), workdir, 3, evaluate=_scripted(digests), eval_every=1, early_stopping=_early()
+    )
+    assert first.status == "completed" and first.best_epoch == 2
+    # Resumed at epoch 3, it remembers epoch 2's 3.0 (and the one evaluation since), so epoch
+    # 4's 2.5 is the second without improvement: it stops where the uninterrupted run stopped.
+    resumed = _fit(
+        _tiny(), workdir, 6, evaluate=_scripted(digests), eval_every=1, resume=True,
+        early_stopping=_early(),
+    )  # fmt: skip
+    assert [r["epoch"] for r in resumed.history] == [4]
+    assert (resumed.status, resumed.epoch) == (straight.status, straight.epoch)
+    assert (resumed.best_epoch, resumed.best_value) == (2, 3.0)
+    epochs, state, _ = _best(workdir)
+    assert epochs == [2] and distributed.digest(state.params) == straight_digests[2]
+    # A run that stopped early stays stopped when resumed (with the same patience) ...
+    again = _fit(
+        _tiny(), workdir, 6, evaluate=_scripted(digests), eval_every=1, resume=True,
+        early_stopping=_early(),
+    )  # fmt: skip
+    assert (again.status, again.epoch, again.history, again.best_epoch) == (
+        "early_stopped", 4, [], 2
+    )  # fmt: skip
+    # ... and goes on with a larger one, improving at epoch 5.
+    longer = _fit(
+        _tiny(), workdir, 6, evaluate=_scripted(digests), eval_every=1, resume=True,
+        early_stopping=_early(patience=3),
+    )  # fmt: skip
+    assert longer.status == "completed" and longer.epoch == 6 and longer.best_epoch == 6
+    assert _best(workdir)[0] == [6]
+
+
+def test_a_best_checkpoint_after_the_resumed_one_is_redone(tmp_path):
+    """Killed after saving a best (epoch 2) but before its regular checkpoint: the resumed run
+    starts at epoch 1, drops the best of epoch 2 and saves it again, the same bits."""
+    digests = {}
+    _fit(_tiny(), tmp_path, 2, evaluate=_scripted(digests), eval_every=1, early_stopping=_early())
+    shutil.rmtree(tmp_path / "checkpoints" / "2")  # as if killed before writing it
+    with pytest.warns(RuntimeWarning, match="best checkpoint of epoch 1 is missing"):
+        resumed = _fit(
+            _tiny(), tmp_path, 2, evaluate=_scripted({}), eval_every=1, resume=True,
+            early_stopping=_early(),
+        )  # fmt: skip
+    assert [r["epoch"] for r in resumed.history] == [2] and resumed.best_epoch == 2
+    epochs, state, _ = _best(tmp_path)
+    assert epochs == [2] and distributed.digest(state.params) == digests[2]
+
+
+def test_early_stopping_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="patience"):
+        train.EarlyStopping("valid", patience=0)
+    with pytest.raises(ValueError, match="mode"):
+        train.EarlyStopping("valid", mode="up")
+    with pytest.raises(ValueError, match="needs an `evaluate`"):
+        _fit(_tiny(), tmp_path, 1, early_stopping=_early())
+    with pytest.raises(ValueError, match=r"watches 'valid', which `evaluate` does not return"):
+        _fit(_tiny(), tmp_path, 1, evaluate=lambda s, e: {"other": 1.0}, early_stopping=_early())

@@ -11,6 +11,49 @@ from experiments import runner
 
 # The datasets' names and pixel counts (facts of the data, as in reparam.train.data).
 DATASETS = {"mnist": ("static binarized MNIST", 784), "digits": ("the embedded 8x8 digits", 64)}
+# How a training run ended (`reparam.train.fit`'s status), in words.
+STOPS = {
+    "completed": "completed",
+    "early_stopped": "stopped early",
+    "time_limit": "stopped at its time limit",
+    "interrupted": "interrupted",
+}
+
+
+def evaluated_epoch(run: dict[str, Any]) -> int:
+    """The epoch whose state the run's `evaluate` measured (records before early stopping
+    name it "epochs")."""
+    evaluation = run["evaluation"]
+    return evaluation.get("evaluated_epoch", evaluation["epochs"])
+
+
+def passes(run: dict[str, Any]) -> str:
+    """The passes trained, and, where they differ from a plain run's, how training ended and
+    which epoch was evaluated: "120 (stopped early; evaluated: epoch 100, the best)"."""
+    results = run["train"]["results"]
+    notes = []
+    if results["status"] != "completed":
+        notes.append(STOPS.get(results["status"], results["status"]))
+    evaluated = evaluated_epoch(run)
+    if evaluated != results["epochs"]:
+        best = run["evaluation"].get("checkpoint_kind") == "best"
+        notes.append(f"evaluated: epoch {evaluated}{', the best' if best else ''}")
+    return f"{results['epochs']}" + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def early_stopping(run: dict[str, Any]) -> str:
+    """A sentence on the run's early stopping ("" for a run without)."""
+    results, config = run["train"]["results"], run["train"]["config"]
+    rule = results.get("early_stopping")
+    if rule is None:
+        return ""
+    return (
+        f" Early stopping on the validation bound ({rule['metric']}, every "
+        f"{config['eval_every']} passes, patience {rule['patience']}): best at epoch "
+        f"{rule['best_epoch']} ({rule['best_value']:.2f}); {STOPS[results['status']]} after "
+        f"{results['epochs']} passes; evaluated: epoch {evaluated_epoch(run)}"
+        f"{' (the best checkpoint)' if run['evaluation'].get('checkpoint_kind') == 'best' else ''}."
+    )
 
 
 def process(part: dict[str, Any]) -> str:
@@ -62,7 +105,7 @@ def runs_section(runs: Sequence[dict], label: Callable[[dict], str]) -> list[str
             f"* **{label(r)}** (`{r['run']}`): {train['results']['epochs']} passes, "
             f"{train['results']['steps']} steps, status {train['results']['status']}; the "
             f"passes took {seconds['total']:.0f} s (first, with compilation, "
-            f"{seconds['first']:.2f} s; median {seconds['median']:.2f} s).",
+            f"{seconds['first']:.2f} s; median {seconds['median']:.2f} s).{early_stopping(r)}",
             f"  * `{train['command']}`  ",
             f"    {process(train)}.",
             f"  * `{evaluation['command']}`  ",
@@ -77,7 +120,11 @@ def figures(record: dict[str, Any], curves: str, label: Callable[[dict], str]) -
     lines += [f"![validation curves]({plots['curves']})", ""]
     for r in runs:
         name = plots["samples"][r["run"]]
-        lines += [f"{label(r)}, samples after {r['train']['results']['epochs']} passes:", ""]
+        passes_, evaluated = r["train"]["results"]["epochs"], evaluated_epoch(r)
+        when = f"after {passes_} passes"
+        if evaluated != passes_:
+            when = f"of epoch {evaluated}'s state (of {passes_} passes)"
+        lines += [f"{label(r)}, samples {when}:", ""]
         lines += [f"![{label(r)} samples]({name})", ""]
     return lines
 

@@ -50,6 +50,25 @@ def paper_text() -> list[str]:
     ]
 
 
+# What the setup says of the estimators beyond the paper's three, for the runs that use them.
+ESTIMATOR_TEXT = {
+    "rebar": "REBAR (Tucker et al. 2017; control variate η·f(softmax(z/λ)), η and λ trained to "
+    "lower the gradient's variance).",
+    "relax": "RELAX (Grathwohl et al. 2018; REBAR's control variate plus a learned network).",
+    "st": "straight-through (Bengio et al. 2013; the decoder sees a one-hot code, the gradient "
+    "goes through softmax(logits/τ), no Gumbel noise; biased).",
+    "reinmax": "ReinMax (Liu et al. 2023; straight-through with a second-order correction, "
+    "fixed τ = {reinmax_temperature}; biased).",
+    "gumbel_rao": "Gumbel-Rao (Paulus et al. 2021; ST Gumbel-softmax with its Jacobian averaged "
+    "over {num_inner} Gumbel draws given the code; biased, less variance).",
+    "indecater": "IndeCateR (De Smet et al. 2023; per latent, the exact sum over its categories "
+    "with the others sampled; unbiased, L·C + 1 decoder passes per code).",
+    "vimco": "VIMCO (Mnih & Rezende 2016; trains the K-sample bound, K = {num_samples}, with "
+    "leave-one-out baselines: its training objective is that bound, not the ELBO, so its "
+    '"training −objective" is not comparable with the other rows).',
+}
+
+
 def short_runs(runs: list[dict]) -> list[str]:
     passes = sorted({r["train"]["results"]["epochs"] for r in runs})
     steps = sorted({r["train"]["results"]["steps"] for r in runs})
@@ -88,11 +107,35 @@ def setup(runs: list[dict]) -> list[str]:
         "gradient), score function (REINFORCE with the batch's other images' mean learning "
         "signal as baseline; unbiased and free, but it does not depend on x, and the paper's "
         "variance normalization is not used).",
+        *more_estimators(runs),
         "",
         "Differences from the paper: it used SGD with momentum and a per-estimator learning "
         'rate from a grid, and "a learned categorical prior"; we use the released code\'s '
         "Adam, one learning rate and the uniform prior, with its hidden sizes (the paper's text "
         "does not give them), one seed and the validation split.",
+        "",
+    ]
+
+
+def more_estimators(runs: list[dict]) -> list[str]:
+    """Sentences on the runs' estimators other than the paper's three (none for those)."""
+    seen, lines = set(), []
+    for r in runs:
+        c = r["train"]["config"]
+        if c["estimator"] in ESTIMATOR_TEXT and c["estimator"] not in seen:
+            seen.add(c["estimator"])
+            lines.append("Also " + ESTIMATOR_TEXT[c["estimator"]].format(**c))
+    return [" ".join(lines)] if lines else []
+
+
+def early_stopping_note(runs: list[dict]) -> list[str]:
+    """How early stopping chose the evaluated state (nothing for runs without it)."""
+    if not any("early_stopping" in r["train"]["results"] for r in runs):
+        return []
+    return [
+        "Early stopping: a run stops once its validation −ELBO (the curve below) has not improved "
+        "for `patience` evaluations in a row; the state evaluated is the best one's "
+        '(`workdir/best`), and "passes" says how the run ended and which epoch was evaluated.',
         "",
     ]
 
@@ -105,6 +148,7 @@ def results_table(runs: list[dict]) -> list[str]:
         "paired column is the mean per-image difference to the first row's NLL (same images, "
         "same key) and its standard error.",
         "",
+        *early_stopping_note(runs),
         "| estimator | passes | NLL (the paper's bound) | NLL − first row's (paired SE) "
         "| −ELBO, 1 sample | relaxed −objective (τ) | training −objective, last pass "
         "| median s/pass | train wall (CPU) | evaluate wall |",
@@ -116,7 +160,7 @@ def results_table(runs: list[dict]) -> list[str]:
             f"{p['difference']:+.2f} ± {p['difference_stderr']:.2f}"
         )  # fmt: skip
         lines.append(
-            f"| {label(r)} | {t['results']['epochs']} | **{_vae_runs.nll(e)}** | {paired} "
+            f"| {label(r)} | {_vae_runs.passes(r)} | **{_vae_runs.nll(e)}** | {paired} "
             f"| {e['neg_elbo']:.2f} | {e['relaxed_neg_objective']:.2f} "
             f"(τ={e['relaxed_temperature']:g}) | {-r['last_train_bound']:.2f} "
             f"| {r['epoch_seconds']['median']:.2f} "
@@ -147,7 +191,7 @@ def published(runs: list[dict]) -> list[str]:
         nll = r["evaluation"]["nll"]
         lines.append(
             f"| {column} ({label(r)}) | {paper:.1f} | {_vae_runs.nll(r['evaluation'])} "
-            f"| {r['train']['results']['epochs']} | {nll - paper:+.2f} |"
+            f"| {_vae_runs.passes(r)} | {nll - paper:+.2f} |"
         )
     return [*lines, ""]
 

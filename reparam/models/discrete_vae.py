@@ -27,6 +27,28 @@ Estimators (`ESTIMATORS`), all through `reparam.estimators`:
                       example (K ≥ 2 decoder passes per example); None uses no baseline.
   "rebar"             Tucker et al. (2017): control variate c(z) = η · f(softmax(z/λ)), unbiased.
   "relax"             Grathwohl et al. (2018): c(z) = η · f(softmax(z/λ)) + r_ψ(z), unbiased.
+  "st"                plain straight-through (Bengio et al. 2013; `estimators.straight_through`):
+                      the decoder sees a one-hot z ~ q, the gradient is ∂f/∂z pushed through
+                      softmax(logits/τ); no Gumbel noise (biased). Not "straight_through", which
+                      is the straight-through *Gumbel-softmax* of Jang et al.
+  "reinmax"           ReinMax (Liu et al. 2023; `estimators.reinmax`): straight-through with
+                      Heun's second-order correction, τ in its π_D (biased).
+  "gumbel_rao"        Gumbel-Rao (Paulus et al. 2021; `estimators.gumbel_rao`): straight-through
+                      Gumbel-softmax with its Jacobian averaged over `num_inner` Gumbel draws
+                      conditioned on the one-hot code (same mean as "straight_through", less
+                      variance; biased).
+  "indecater"         IndeCateR (De Smet et al. 2023; `estimators.indecater`): per latent, the
+                      exact sum over its C values with the others sampled (unbiased); costs
+                      K·(L·C + 1) decoder evaluations per example.
+  "vimco"             VIMCO (Mnih & Rezende 2016; `estimators.vimco`): the objective is *not* the
+                      ELBO but the K-sample bound log (1/K) Σ_k p(x, z_k)/q(z_k|x) (K =
+                      num_samples ≥ 2, the IWAE bound of the discrete model, z_k one-hot), with
+                      log p(x, z) = log p(x|z) + log p(z) under the uniform prior; the gradient
+                      (leave-one-out learning signals for the encoder, Σ_k w̃_k ∇ log p(x|z_k) for
+                      the decoder) is unbiased for the expected K-sample bound.
+
+ARM and DisARM (`estimators.arm`, `estimators.disarm`) are defined for Bernoulli latents only
+and do not apply to this categorical model.
 
 For "rebar" and "relax" the control variate's parameters φ (η, log λ and ψ) are trained to
 minimise the variance of the estimator: the surrogate carries a zero-valued term whose gradient
@@ -34,10 +56,12 @@ in φ is ∇φ Σ ĝ², ĝ the estimate of the gradient with respect to the logi
 single-sample variance gradient, `estimators.estimate_and_variance_gradient`). The variance of
 the logits' gradient stands in for the variance of the encoder's parameters' gradient (a linear
 map of it, J^T ĝ): one extra backward pass through the decoder instead of one through the
-encoder as well. For the three unbiased estimators the decoder's own gradient is the plain
-Monte-Carlo one, E_q[∇ log p(x|z)] at the sampled codes; the learning signal f = log p(x|z)
-should then be given with the decoder's parameters under stop_gradient (`signal=`), so that
-REBAR/RELAX's relaxed control variate does not add its (zero-mean) gradient to the decoder.
+encoder as well. For the score function, REBAR, RELAX and IndeCateR the decoder's own
+gradient is the plain Monte-Carlo one, E_q[∇ log p(x|z)] at the sampled codes; the learning
+signal f = log p(x|z) should then be given with the decoder's parameters under stop_gradient
+(`signal=`), so that REBAR/RELAX's relaxed control variate does not add its (zero-mean) gradient
+to the decoder. The straight-through family ("st", "reinmax", "gumbel_rao") gives the decoder
+the pathwise gradient at the one-hot codes, VIMCO the importance-weighted Σ_k w̃_k ∇ log p(x|z_k).
 
 Evaluation: `discrete_elbo` (hard samples, a true lower bound on log p(x)) and
 `importance_sampled_log_likelihood` (log (1/K) Σ_k p(x|z_k) p(z_k)/q(z_k|x), z_k ~ q(z|x)
@@ -159,8 +183,10 @@ def elbo(
     baseline: str | None = "batch_leave_one_out",
     cv_params: dict[str, Any] | None = None,
     residual: Callable[[Any, Array], Array] | None = None,
+    num_inner: int = 10,
 ) -> tuple[Array, Array]:
-    """The categorical-latent ELBO with the gradient estimator `estimator`.
+    """The categorical-latent ELBO (for "vimco": the K-sample bound) with the gradient
+    estimator `estimator`.
 
     Args:
       key: a PRNG key.
@@ -168,21 +194,27 @@ def elbo(
       log_likelihood: z (K, B, L, C) -> log p(x|z) (K, B), differentiable in the decoder.
       estimator: one of ESTIMATORS (see the module docstring).
       temperature: τ > 0 of the relaxation (may be traced, e.g. `temperature_schedule(step)`);
-        required by "gumbel_softmax" and "straight_through", unused by the others.
-      num_samples: K ≥ 1 codes per example (the objective averages them).
-      signal: the learning signal of "score_function" / "rebar" / "relax", the same function as
-        `log_likelihood` with the decoder's parameters under stop_gradient (default:
-        `log_likelihood`).
+        required by "gumbel_softmax", "straight_through", "st" (τ of its backward softmax),
+        "reinmax" (τ of its π_D) and "gumbel_rao"; unused by the others.
+      num_samples: K codes per example: ≥ 1 (the objective averages them), ≥ 2 for "vimco"
+        (the K of its K-sample bound).
+      signal: the learning signal of "score_function" / "rebar" / "relax" / "indecater", the
+        same function as `log_likelihood` with the decoder's parameters under stop_gradient
+        (default: `log_likelihood`).
       baseline: the score function's baseline, one of SF_BASELINES.
       cv_params: "rebar": {"eta", "log_temperature"} (`rebar_params`); "relax": the same plus
         {"residual": ψ}. Trained by the variance gradient carried in the surrogate.
       residual: "relax": (ψ, z (K, B, L, C)) -> (K, B), the learned part r_ψ of the control
         variate (it sees the continuous z = log q + Gumbel noise).
+      num_inner: "gumbel_rao": M ≥ 1 conditional Gumbel draws per code (no extra decoder
+        evaluations; Paulus et al. report M = 10, 100 and 1000).
 
     Returns:
       (surrogate, objective), each (B,). `objective` is the value under stop_gradient: the
-      one-sample discrete ELBO for the hard-sample estimators, the relaxed objective
-      (E[log p(x|relaxed z)] − KL) for "gumbel_softmax".
+      discrete ELBO at the K one-hot codes (their mean) for the hard-sample estimators, the
+      relaxed objective (E[log p(x|relaxed z)] − KL) for "gumbel_softmax", and the K-sample
+      bound log (1/K) Σ_k p(x, z_k)/q(z_k|x) for "vimco" (tighter than the ELBO, so not
+      comparable with the others' objectives: compare runs on `discrete_elbo` or the NLL).
     """
     where = "reparam.discrete_vae.elbo"
     checks.choice(where, "estimator", estimator, ESTIMATORS)
@@ -209,6 +241,7 @@ def elbo(
         baseline=baseline,
         cv_params=cv_params,
         residual=residual,
+        num_inner=checks.count(where, "num_inner", num_inner),
     )
     return _ELBOS[estimator](key, problem)
 
@@ -226,28 +259,79 @@ class _Problem(NamedTuple):
     baseline: str | None
     cv_params: dict[str, Any] | None
     residual: Callable[[Any, Array], Array] | None
+    num_inner: int
+
+
+def _temperature(problem: _Problem, estimator: str) -> Array:
+    """The checked temperature of a relaxation-based estimator, in the logits' dtype."""
+    if problem.temperature is None:
+        raise ValueError(f"{problem.where}: estimator {estimator!r} needs a `temperature` > 0")
+    checks.positive(problem.where, "temperature", problem.temperature)
+    return jnp.asarray(problem.temperature, problem.logits.dtype)
 
 
 def _relaxed(key: Array, problem: _Problem, *, straight_through: bool) -> tuple[Array, Array]:
     """ "gumbel_softmax" / "straight_through": the pathwise estimator through the relaxation."""
-    if problem.temperature is None:
-        raise ValueError(
-            f"{problem.where}: estimator "
-            f"{'straight_through' if straight_through else 'gumbel_softmax'!r} needs a "
-            f"`temperature` > 0"
-        )
-    checks.positive(problem.where, "temperature", problem.temperature)
+    temperature = _temperature(
+        problem, "straight_through" if straight_through else "gumbel_softmax"
+    )
     reconstruction = estimators.gumbel_softmax(
         key,
         problem.f,
         problem.logits,
-        jnp.asarray(problem.temperature, problem.logits.dtype),
+        temperature,
         problem.num_samples,
         distribution="categorical",
         straight_through=straight_through,
     )
     surrogate = reconstruction - problem.kl
     return surrogate, sg(surrogate)
+
+
+def _straight_through_family(key: Array, problem: _Problem, *, kind: str) -> tuple[Array, Array]:
+    """ "st", "reinmax", "gumbel_rao": the decoder sees one-hot codes z ~ q (the value is the
+    discrete ELBO), the encoder's gradient is the estimator's backward pass of ∂f/∂z."""
+    temperature = _temperature(problem, kind)
+    logits, f, num_samples = problem.logits, problem.f, problem.num_samples
+    if kind == "gumbel_rao":
+        reconstruction = estimators.gumbel_rao(
+            key, f, logits, temperature, num_samples, num_inner=problem.num_inner
+        )
+    else:
+        estimate = estimators.straight_through if kind == "st" else estimators.reinmax
+        reconstruction = estimate(key, f, logits, num_samples, temperature=temperature)
+    surrogate = reconstruction - problem.kl
+    return surrogate, sg(surrogate)
+
+
+def _indecater(key: Array, problem: _Problem) -> tuple[Array, Array]:
+    """ "indecater": the encoder's gradient by IndeCateR on the learning signal, the decoder's
+    by the plain Monte-Carlo mean at independent codes (both unbiased)."""
+    encoder_key, decoder_key = jax.random.split(key)
+    encoder_term = estimators.indecater(
+        encoder_key, problem.signal, problem.logits, problem.num_samples
+    )
+    z = _sample_one_hot(decoder_key, sg(problem.logits), (problem.num_samples,))
+    return _hard_sample_elbo(problem, z, encoder_term - sg(encoder_term))
+
+
+def _vimco(key: Array, problem: _Problem) -> tuple[Array, Array]:
+    """ "vimco": the K-sample bound log (1/K) Σ_k p(x, z_k)/q(z_k|x) under the uniform prior."""
+    if problem.num_samples < 2:
+        raise ValueError(
+            f"{problem.where}: estimator 'vimco' needs `num_samples` >= 2 (its leave-one-out "
+            f"baselines average the other K − 1 samples); got {problem.num_samples}"
+        )
+    latents, categories = problem.logits.shape[-2:]
+    log_prior = -latents * math.log(categories)
+    bound = estimators.vimco(
+        key,
+        lambda z: problem.f(z) + log_prior,
+        problem.logits,
+        problem.num_samples,
+        distribution="categorical",
+    )
+    return bound, sg(bound)
 
 
 def _hard_sample_elbo(problem: _Problem, z: Array, encoder_term: Array) -> tuple[Array, Array]:
@@ -344,6 +428,11 @@ _ELBOS: dict[str, Callable[[Array, _Problem], tuple[Array, Array]]] = {
     "score_function": _score_function,
     "rebar": functools.partial(_relaxed_control_variate, learned_residual=False),
     "relax": functools.partial(_relaxed_control_variate, learned_residual=True),
+    "st": functools.partial(_straight_through_family, kind="st"),
+    "reinmax": functools.partial(_straight_through_family, kind="reinmax"),
+    "gumbel_rao": functools.partial(_straight_through_family, kind="gumbel_rao"),
+    "indecater": _indecater,
+    "vimco": _vimco,
 }
 ESTIMATORS = tuple(_ELBOS)
 

@@ -4,17 +4,20 @@ checkpoints, data, evaluation and distribution over devices.
 Modules: `loop` (step, epoch, `fit`), `state` (`TrainState`), `checkpoint` (orbax, verified
 restore), `data` (binarized MNIST and digits loaders, the only module here that reads files or the
 network), `evaluate` (importance-sampled NLL, active units), `distributed` (`jax.sharding` meshes
-and `jax.distributed` launch). The names below are the loop's public API, as `reparam.train.fit`
-etc.; the other modules are imported by name (`from reparam.train import data`).
+and `jax.distributed` launch). The names below are the loop's public API, as `reparam.train.fit`,
+`reparam.train.EarlyStopping` etc.; the other modules are imported by name
+(`from reparam.train import data`).
 """
 
 from reparam.train.checkpoint import (
+    BEST_DIRECTORY,
     Checkpointer,
     CheckpointError,
     CheckpointFallbackWarning,
     open_checkpoint,
 )
 from reparam.train.loop import (
+    EarlyStopping,
     FitResult,
     adam,
     chunked_over_samples,
@@ -29,9 +32,11 @@ from reparam.train.loop import (
 from reparam.train.state import TrainState, create_state
 
 __all__ = [
+    "BEST_DIRECTORY",
     "CheckpointError",
     "CheckpointFallbackWarning",
     "Checkpointer",
+    "EarlyStopping",
     "FitResult",
     "TrainState",
     "adam",

@@ -2,8 +2,9 @@
 
 `Checkpointer` writes a `TrainState` plus JSON metadata per epoch; the metadata holds a sha256 of
 the state, checked on restore, so damage that still decodes is caught as well as files that no
-longer decode. `open_checkpoint` opens a saved run (workdir, its checkpoints/ folder, or one
-checkpoint) for evaluation.
+longer decode. `open_checkpoint` opens a saved run (workdir, its checkpoints/ or best/ folder,
+or one checkpoint) for evaluation: a work directory's best checkpoint (`BEST_DIRECTORY`, kept by
+`reparam.train.EarlyStopping`) when it has one, else its latest.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ import jax
 
 from reparam.train import distributed
 from reparam.train.state import TrainState
+
+# Where `fit(..., early_stopping=...)` keeps the best checkpoint: workdir/best/<epoch>.
+BEST_DIRECTORY = "best"
+CHOICES = ("best", "last")
 
 
 class CheckpointError(RuntimeError):
@@ -174,8 +179,12 @@ class Checkpointer:
             target_dir.mkdir(parents=True, exist_ok=True)
             shutil.move(str(self.directory / str(epoch)), str(target))
         distributed.barrier(f"reparam-quarantine-{epoch}-after")
-        self._manager.reload()
+        self.reload()
         return target
+
+    def reload(self) -> None:
+        """Read the directory's list of checkpoints again (after files were moved or removed)."""
+        self._manager.reload()
 
     def close(self) -> None:
         self._manager.close()
@@ -187,21 +196,35 @@ class Checkpointer:
         self.close()
 
 
-def open_checkpoint(path: str | os.PathLike) -> tuple[Checkpointer, int, dict]:
-    """Open a saved run for reading: `path` is a workdir, its checkpoints/ folder, or one
-    checkpoint's folder (checkpoints/<epoch>).
+def open_checkpoint(
+    path: str | os.PathLike, choice: str = "best"
+) -> tuple[Checkpointer, int, dict]:
+    """Open a saved run for reading: `path` is a workdir, its checkpoints/ or best/ folder, or
+    one checkpoint's folder (checkpoints/<epoch>, best/<epoch>).
+
+    Args:
+      path: what to open.
+      choice: for a workdir, which checkpoint: "best", its best checkpoint (workdir/best, kept by
+        early stopping) when it has one and else its latest; "last", its latest regular one.
+        A folder or checkpoint named by `path` is opened as named.
 
     Returns:
       (the Checkpointer, the epoch: the one named or else the latest, that epoch's metadata).
+      `checkpointer.directory.name == BEST_DIRECTORY` tells a best checkpoint.
 
     Raises:
       CheckpointError: the path does not exist, holds no checkpoint, or its metadata is unreadable.
     """
+    if choice not in CHOICES:
+        raise ValueError(f"reparam.train.open_checkpoint: `choice` must be one of {CHOICES}")
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint path {path} does not exist")
     epoch = None
-    if (path / "checkpoints").is_dir():
+    best = path / BEST_DIRECTORY
+    if choice == "best" and best.is_dir() and any(p.name.isdigit() for p in best.iterdir()):
+        path = best
+    elif (path / "checkpoints").is_dir():
         path = path / "checkpoints"
     elif path.name.isdigit() and (path / "state").exists():
         path, epoch = path.parent, int(path.name)
@@ -218,6 +241,7 @@ def _first_line(error: BaseException, limit: int = 200) -> str:
 
 
 __all__ = [
+    "BEST_DIRECTORY",
     "CheckpointError",
     "CheckpointFallbackWarning",
     "Checkpointer",

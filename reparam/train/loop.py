@@ -24,6 +24,9 @@ The pieces, from the inside out (docs/DESIGN.md, "Training"):
   epochs, resume (surviving SIGKILL: it continues from the last checkpoint and ends bit for bit
   where an uninterrupted run ends), a time limit, and Ctrl-C (SIGINT) that finishes the running
   epoch, saves and returns with status "interrupted".
+* `EarlyStopping`: with `fit(..., early_stopping=...)` the best state by a validation metric is
+  kept as its own checkpoint (`workdir/best`, outside the rotation of the regular ones), and the
+  run stops with status "early_stopped" after `patience` evaluations without improvement.
 * `paper_schedule` / `adam`: the IWAE paper's optimizer (3^i passes at 1e-3·10^(−i/7)).
 """
 
@@ -31,11 +34,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
+import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +55,9 @@ from jax.sharding import Mesh
 
 from reparam.train import distributed
 from reparam.train.checkpoint import (
+    BEST_DIRECTORY,
     Checkpointer,
+    CheckpointError,
 )
 from reparam.train.state import TrainState
 
@@ -262,22 +270,172 @@ def chunked_over_samples(
     return chunked
 
 
+# ---------------------------------------------------------------- early stopping
+
+
+@dataclass(frozen=True)
+class EarlyStopping:
+    """Keep the best state by a validation metric; stop when it has stopped improving.
+
+    Given to `fit(..., early_stopping=...)`, which checks the metric at each evaluation (every
+    `eval_every` epochs): a value better than the best so far (by more than `min_delta`) is
+    saved as the best checkpoint, `workdir/best/<epoch>` (orbax, atomic, only the newest best
+    kept; its metadata holds the epoch, the metric and its value, and the run's `meta`); the
+    regular checkpoints' rotation never touches it. After `patience` evaluations in a row
+    without improvement `fit` saves and returns with status "early_stopped".
+
+    Attributes:
+      metric: the key of `evaluate`'s result to watch, e.g. "valid_elbo".
+      mode: "max" (a bound, an accuracy) or "min" (a loss).
+      patience: evaluations without improvement before stopping (≥ 1); None keeps the best
+        checkpoint and never stops.
+      min_delta: how much (≥ 0) a value must beat the best by to count as an improvement.
+    """
+
+    metric: str
+    mode: str = "max"
+    patience: int | None = None
+    min_delta: float = 0.0
+
+    def __post_init__(self) -> None:
+        where = "reparam.train.EarlyStopping"
+        if not isinstance(self.metric, str) or not self.metric:
+            raise ValueError(f"{where}: `metric` must be a metric's name; got {self.metric!r}")
+        if self.mode not in ("max", "min"):
+            raise ValueError(f"{where}: `mode` must be 'max' or 'min'; got {self.mode!r}")
+        patience = self.patience
+        if patience is not None and (
+            isinstance(patience, bool) or not isinstance(patience, int) or patience < 1
+        ):
+            raise ValueError(
+                f"{where}: `patience` must be an integer >= 1 or None; got {patience!r}"
+            )
+        if not self.min_delta >= 0:
+            raise ValueError(f"{where}: `min_delta` must be >= 0; got {self.min_delta!r}")
+
+    def improves(self, value: float, best: float | None) -> bool:
+        """Whether `value` beats `best` (None: nothing yet); a NaN never does."""
+        if math.isnan(value):
+            return False
+        if best is None:
+            return True
+        if self.mode == "max":
+            return value > best + self.min_delta
+        return value < best - self.min_delta
+
+
+@dataclass
+class _Tracker:
+    """Early stopping's state: the best value and its epoch, evaluations since it. Saved in the
+    metadata of every checkpoint (key "early_stopping"), so a resumed run continues it."""
+
+    rule: EarlyStopping
+    best: float | None = None
+    best_epoch: int | None = None
+    since_best: int = 0
+
+    def update(self, epoch: int, value: float) -> bool:
+        if self.rule.improves(value, self.best):
+            self.best, self.best_epoch, self.since_best = value, epoch, 0
+            return True
+        self.since_best += 1
+        return False
+
+    @property
+    def exhausted(self) -> bool:
+        return self.rule.patience is not None and self.since_best >= self.rule.patience
+
+    def as_meta(self) -> dict[str, Any]:
+        return {
+            "metric": self.rule.metric,
+            "mode": self.rule.mode,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "since_best": self.since_best,
+        }
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+    if distributed.is_primary():
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def _resume_tracker(
+    rule: EarlyStopping,
+    saved_meta: Mapping[str, Any],
+    best: Checkpointer,
+    start: int,
+    eval_every: int,
+) -> _Tracker:
+    """Early stopping's state at the resumed epoch `start`.
+
+    The best value and epoch are read back from the best checkpoint's metadata; the evaluations
+    since it from the resumed checkpoint's metadata, which holds the whole state as of `start`
+    (when that checkpoint was written without early stopping, they are counted from
+    `eval_every`). A best checkpoint after `start` (saved after the last regular checkpoint,
+    before the process died) is removed: the resumed run redoes those epochs bit for bit and
+    saves it again.
+    """
+    saved = dict(saved_meta.get("early_stopping") or {})
+    if saved.get("metric") != rule.metric or saved.get("mode") != rule.mode:
+        saved = {}
+    ahead = [e for e in best.all_epochs() if e > start]
+    if ahead:
+        distributed.barrier("reparam-best-ahead-before")
+        if distributed.is_primary():
+            for epoch in ahead:
+                shutil.rmtree(best.directory / str(epoch), ignore_errors=True)
+        distributed.barrier("reparam-best-ahead-after")
+        best.reload()
+    tracker = _Tracker(rule)
+    epoch = best.latest()
+    if epoch is not None:
+        try:
+            meta = best.restore_meta(epoch)["early_stopping"]
+            if meta["metric"] == rule.metric and meta["mode"] == rule.mode:
+                tracker.best, tracker.best_epoch = float(meta["best"]), int(epoch)
+        except (CheckpointError, KeyError, TypeError) as error:
+            _warn(f"cannot read the best checkpoint {best.directory / str(epoch)}: {error}")
+    if saved.get("best_epoch") is not None and saved["best_epoch"] != tracker.best_epoch:
+        # Its state is gone (replaced by a best after `start`, now removed, or deleted by hand):
+        # keep its value, so that no worse state is ever saved as the best.
+        _warn(
+            f"the best checkpoint of epoch {saved['best_epoch']} is missing from "
+            f"{best.directory}; early stopping keeps its value ({saved['best']}), and the "
+            "best checkpoint is written again at the next improvement"
+        )
+        tracker.best, tracker.best_epoch = float(saved["best"]), int(saved["best_epoch"])
+    if tracker.best_epoch is None:
+        return tracker
+    if saved.get("best_epoch") == tracker.best_epoch:
+        tracker.since_best = int(saved.get("since_best", 0))
+    else:  # the resumed checkpoint predates early stopping: count the evaluations since
+        tracker.since_best = start // eval_every - tracker.best_epoch // eval_every
+    return tracker
+
+
 # ---------------------------------------------------------------- the loop
 @dataclass
 class FitResult:
     """What `fit` ends with.
 
     Attributes:
-      state: the final training state.
+      state: the final training state (the last epoch's, not the best's).
       epoch: epochs completed.
-      status: "completed", "interrupted" (SIGINT) or "time_limit".
+      status: "completed", "interrupted" (SIGINT), "time_limit" or "early_stopped".
       history: the metrics records written this call (one dict per epoch).
+      best_epoch, best_value: with early stopping, the epoch of the best checkpoint
+        (`workdir/best/<epoch>`) and its metric's value (None without, or before any
+        evaluation).
     """
 
     state: TrainState
     epoch: int
     status: str
     history: list[dict] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_value: float | None = None
 
 
 class _Interrupt:
@@ -355,12 +513,14 @@ def fit(
     on_epoch_end: Callable[[int, dict], None] | None = None,
     mesh: Mesh | None = None,
     shard_params: bool = False,
+    early_stopping: EarlyStopping | None = None,
 ) -> FitResult:
     """Train for epochs `start+1 .. num_epochs`, where `start` is 0 or the resumed checkpoint.
 
     Writes `workdir/metrics.jsonl` (one JSON record per epoch: epoch, step, train metrics,
     lr, seconds, and `evaluate`'s metrics every `eval_every` epochs and at the end) and orbax
-    checkpoints in `workdir/checkpoints` every `checkpoint_every` epochs and when it stops.
+    checkpoints in `workdir/checkpoints` every `checkpoint_every` epochs and when it stops;
+    with `early_stopping`, also the best state in `workdir/best` (see `EarlyStopping`).
 
     Args:
       key: the run's key (the same on resume: randomness is a function of key, step, epoch).
@@ -373,8 +533,10 @@ def fit(
       keep_checkpoints: how many checkpoints to keep.
       resume: continue from the latest readable checkpoint in workdir if there is one (a
         truncated or corrupt newest checkpoint is moved aside with a warning and the previous
-        one is used: `Checkpointer.restore_latest_valid`); if False, old checkpoints and
-        metrics in workdir are removed first.
+        one is used: `Checkpointer.restore_latest_valid`), with early stopping's best value
+        and epoch read back from the best checkpoint's metadata; a run that had stopped early
+        returns at once (unless a larger `patience` lets it go on). If False, old checkpoints
+        (best included) and metrics in workdir are removed first.
       max_minutes: stop (and checkpoint) after the first epoch that ends past this wall time.
       evaluate: (state, epoch) -> dict of floats, e.g. a validation bound.
       eval_every: epochs between evaluations.
@@ -385,34 +547,48 @@ def fit(
       mesh, shard_params: data parallelism, as given to `make_train_epoch` (the state and data
         are placed on the mesh here). In a multi-process run (`reparam.distributed.initialize`)
         every process calls `fit` alike; process 0 alone writes metrics.jsonl and draws the bar.
+      early_stopping: keep the best state by `evaluate`'s metric `early_stopping.metric` and
+        stop after `early_stopping.patience` evaluations without improvement (`EarlyStopping`);
+        needs `evaluate`.
 
     Returns:
       FitResult with status "completed", "interrupted" (first Ctrl-C: the running epoch ends,
-      a checkpoint is saved, and fit returns) or "time_limit".
+      a checkpoint is saved, and fit returns), "time_limit" or "early_stopped" (the last
+      state is checkpointed as usual; the best is `workdir/best/<result.best_epoch>`).
     """
     from tqdm.auto import tqdm
 
+    if early_stopping is not None and evaluate is None:
+        raise ValueError("reparam.train.fit: `early_stopping` needs an `evaluate` function")
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     metrics_path = workdir / "metrics.jsonl"
-    checkpoint_dir = workdir / "checkpoints"
+    checkpoint_dir, best_dir = workdir / "checkpoints", workdir / BEST_DIRECTORY
     primary = distributed.is_primary()
     if primary and not resume:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        shutil.rmtree(best_dir, ignore_errors=True)
         metrics_path.unlink(missing_ok=True)
     distributed.barrier("reparam-fit-start")  # nobody opens checkpoints before they are cleared
     checkpointer = Checkpointer(checkpoint_dir, max_to_keep=keep_checkpoints)
+    best = None if early_stopping is None else Checkpointer(best_dir, max_to_keep=1)
     distributed.check_same_everywhere((state, data), "initial state or training data")
     # Placed before a restore, so that orbax reads the checkpoint straight into the mesh.
     state = place_state(state, mesh, shard_params)
     start = 0
     restored = checkpointer.restore_latest_valid(state) if resume else None
+    saved_meta: Mapping[str, Any] = {}
     if restored is not None:
         state, saved_meta = restored
         state = place_state(state, mesh, shard_params)
         start = int(saved_meta["epoch"])
         if primary:
             _rewrite_metrics(metrics_path, start)
+    tracker = None
+    if early_stopping is not None:
+        tracker = _Tracker(early_stopping)
+        if best is not None and resume:
+            tracker = _resume_tracker(early_stopping, saved_meta, best, start, eval_every)
     data = place_data(data, mesh)
     meta = dict(meta or {})
     history: list[dict] = []
@@ -421,11 +597,19 @@ def fit(
     began = time.monotonic()
     last_saved = start if resume else None
 
+    def with_tracker() -> dict[str, Any]:
+        return meta if tracker is None else {**meta, "early_stopping": tracker.as_meta()}
+
     def save(epoch: int) -> None:
         nonlocal last_saved
         if last_saved != epoch:
-            checkpointer.save(epoch, state, meta)
+            checkpointer.save(epoch, state, with_tracker())
             last_saved = epoch
+
+    # A resumed run that had stopped early (and whose patience is still spent) trains no more.
+    last_epoch = num_epochs
+    if tracker is not None and tracker.exhausted and start < num_epochs:
+        status, last_epoch = "early_stopped", start
 
     bar = tqdm(
         total=num_epochs,
@@ -437,15 +621,30 @@ def fit(
     log_file = metrics_path.open("a") if primary else contextlib.nullcontext(_NullLog())
     try:
         with _Interrupt().installed() as interrupt, log_file as log:
-            for epoch in range(start + 1, num_epochs + 1):
+            for epoch in range(start + 1, last_epoch + 1):
                 tic = time.perf_counter()
                 state, metrics = train_epoch(state, data, key, epoch)
                 record = {"epoch": epoch, "step": int(state.step), **_to_python(metrics)}
                 record["seconds"] = time.perf_counter() - tic
                 if learning_rate is not None:
                     record["lr"] = float(learning_rate(int(state.step) - 1))
-                if evaluate is not None and (epoch % eval_every == 0 or epoch == num_epochs):
-                    record.update(_to_python(evaluate(state, epoch)))
+                evaluated = evaluate is not None and (
+                    epoch % eval_every == 0 or epoch == num_epochs
+                )
+                evaluation = _to_python(evaluate(state, epoch)) if evaluated else {}
+                record.update(evaluation)
+                if tracker is not None and evaluated:
+                    if tracker.rule.metric not in evaluation:
+                        raise ValueError(
+                            f"reparam.train.fit: early stopping watches {tracker.rule.metric!r}, "
+                            f"which `evaluate` does not return (it returns {sorted(evaluation)})"
+                        )
+                    # Every process saves the best together, on process 0's word.
+                    (improved,) = distributed.agree(
+                        tracker.update(epoch, evaluation[tracker.rule.metric])
+                    )
+                    if improved:
+                        best.save(epoch, state, with_tracker())
                 log.write(json.dumps(record) + "\n")
                 log.flush()
                 history.append(record)
@@ -459,9 +658,15 @@ def fit(
                     time.monotonic() - began > 60 * max_minutes
                 )
                 # Processes stop together, on process 0's word (their clocks and signals differ).
-                interrupted, out_of_time = distributed.agree(interrupt.requested, out_of_time)
+                exhausted = tracker is not None and tracker.exhausted
+                interrupted, out_of_time, exhausted = distributed.agree(
+                    interrupt.requested, out_of_time, exhausted
+                )
                 if interrupted:
                     status = "interrupted"
+                    break
+                if exhausted and epoch < num_epochs:
+                    status = "early_stopped"
                     break
                 if out_of_time:
                     status = "time_limit" if epoch < num_epochs else "completed"
@@ -470,10 +675,15 @@ def fit(
     finally:
         bar.close()
         checkpointer.close()
-    return FitResult(state, epoch, status, history)
+        if best is not None:
+            best.close()
+    if tracker is None:
+        return FitResult(state, epoch, status, history)
+    return FitResult(state, epoch, status, history, tracker.best_epoch, tracker.best)
 
 
 __all__ = [
+    "EarlyStopping",
     "FitResult",
     "adam",
     "chunked_over_samples",

@@ -1,7 +1,8 @@
 """A training run's work directory: `fit` with its config written first and a results record.
 
 A work directory holds config.json, metrics.jsonl (one record per epoch, written by `fit`),
-checkpoints/ (orbax, atomic, the last few) and whatever the experiment adds (results, plots).
+checkpoints/ (orbax, atomic, the last few), best/ (with early stopping: the best state) and
+whatever the experiment adds (results, plots).
 `train_in_workdir` is the part of an experiment's `train` command that is the same for every
 model: it writes config.json, runs `fit` with the config's schedule, and returns the record every
 experiment reports (status, epochs, steps, times, devices, a digest of the parameters).
@@ -93,7 +94,9 @@ def train_in_workdir(
 
     Returns:
       (fit's result, a record: status, epochs, steps, wall and CPU seconds of this call, the summed
-      epoch seconds of the whole run, devices, mesh size, process, sha256 of the parameters).
+      epoch seconds of the whole run, devices, mesh size, process, sha256 of the parameters and,
+      with `early_stopping` in `fit_options`, "early_stopping": its metric, mode, patience, best
+      epoch and best value).
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -133,4 +136,13 @@ def train_in_workdir(
         "process": f"{jax.process_index()} of {jax.process_count()}",
         "params_sha256": distributed.digest(result.state.params),
     }
+    early_stopping = fit_options.get("early_stopping")
+    if early_stopping is not None:
+        record["early_stopping"] = {
+            "metric": early_stopping.metric,
+            "mode": early_stopping.mode,
+            "patience": early_stopping.patience,
+            "best_epoch": result.best_epoch,
+            "best_value": result.best_value,
+        }
     return result, record
