@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -19,9 +21,16 @@ from reparam import train
 from reparam.train import distributed
 
 
-def _tiny(epochs: int = 2) -> vae_mnist.Run:
-    """A fresh quick-VAE run (re-built each time: fit donates the state it is given)."""
+@functools.cache
+def _tiny_run(epochs: int) -> vae_mnist.Run:
     return vae_mnist.setup(vae_mnist.Config.quick(hidden=(32,), latent=4, epochs=epochs))
+
+
+def _tiny(epochs: int = 2) -> vae_mnist.Run:
+    """A quick-VAE run with a fresh copy of its initial state (fit donates the state it is
+    given); the set-up, and so its compiled epoch, is shared by the tests."""
+    run = _tiny_run(epochs)
+    return dataclasses.replace(run, state=jax.tree.map(jnp.copy, run.state))
 
 
 def _fit(run: vae_mnist.Run, workdir, num_epochs: int, **kwargs) -> train.FitResult:
