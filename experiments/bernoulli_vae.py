@@ -27,6 +27,7 @@ import numpy as np
 import optax
 
 from experiments import runs, vae_commands, vae_plots
+from experiments.reports.bernoulli_vae import COMPARED, LABELS
 from experiments.runner import require, stream_key
 from reparam import nn as rnn
 from reparam import train
@@ -38,17 +39,9 @@ from reparam.train import distributed
 from reparam.train.nll import nll_record
 from reparam.train.workdir import output_bias
 
-LABELS = {
-    "disarm": "DisARM", "arm": "ARM", "reinforce_loo": "REINFORCE LOO", "rebar": "REBAR",
-    "relax": "RELAX", "vimco": "VIMCO", "straight_through": "straight-through",
-    "reinmax": "ReinMax", "gumbel_rao": "Gumbel-Rao",
-}  # fmt: skip
 ENCODE, DECODE = rnn.BernoulliVAE.encode, rnn.BernoulliVAE.decode
 LOG_LIKELIHOOD = rnn.BernoulliVAE.log_likelihood
-Estimator = Literal[
-    "disarm", "arm", "reinforce_loo", "rebar", "relax", "vimco", "straight_through", "reinmax",
-    "gumbel_rao",
-]  # fmt: skip
+Estimator = Literal[tuple(LABELS)]  # the keys of LABELS
 
 
 @dataclass(frozen=True)
@@ -156,15 +149,15 @@ def setup(config: Config, require_test: bool = False) -> runs.Setup:
     encode = lambda params, x: model.apply(params["model"], x, method=ENCODE)
     log_lik = lambda p, x: lambda b: model.apply(p, x, b, method=LOG_LIKELIHOOD)  # (K, B)
 
-    def loss_fn(params, batch, key):
+    def loss_fn(params, batch, key, estimator=config.estimator):
         x = batch.astype(jnp.float32)
         surrogate, objective = bernoulli_vae.elbo(
             key,
             encode(params, x),
             log_lik(params["model"], x),
             params["prior"],
-            estimator=config.estimator,
-            num_samples=config.num_samples,
+            estimator=estimator,
+            num_samples=config.num_pairs * (2 if estimator in bernoulli_vae.AT_LEAST_TWO else 1),
             signal=log_lik(jax.lax.stop_gradient(params["model"]), x),
             temperature=config.temperature,
             cv_params=params.get("cv"),
@@ -179,11 +172,13 @@ def setup(config: Config, require_test: bool = False) -> runs.Setup:
 
     fixed = jnp.asarray(dataset.train[: config.batch_size], jnp.float32)  # the first images
 
-    @jax.jit  # the encoder gradient's variance on one fixed minibatch, the rest held
-    def variance(params):
+    # The encoder gradient's variance on one fixed minibatch, the rest held (any estimator that
+    # needs no trained parameters of its own, or the run's own).
+    @functools.partial(jax.jit, static_argnums=1)
+    def variance(params, estimator):
         def loss(key, encoder):
             model_params = {"params": params["model"]["params"] | {"encoder": encoder}}
-            return loss_fn(params | {"model": model_params}, fixed, key)[0]
+            return loss_fn(params | {"model": model_params}, fixed, key, estimator)[0]
 
         key, n = stream_key(config.seed, "variance"), config.variance_estimates
         encoder = params["model"]["params"]["encoder"]
@@ -193,7 +188,7 @@ def setup(config: Config, require_test: bool = False) -> runs.Setup:
     mesh = distributed.make_mesh(config.devices) if config.mesh == "data" else None
     train_epoch = train.make_train_epoch(loss_fn, optimizer, config.batch_size, mesh=mesh)
     state, key = train.create_state(params, optimizer), runs.key(config.seed, "train")
-    monitor = lambda params: {k: float(v) for k, v in variance(params).items()}
+    monitor = lambda p, estimator=config.estimator: jax.tree.map(float, variance(p, estimator))
     return runs.Setup(
         config, dataset, model, state, train_epoch, key, elbo, mesh, loss_fn, monitor=monitor
     )
@@ -216,6 +211,11 @@ def evaluate_state(setup: runs.Setup, params, split: str = "valid", num_samples:
     train_elbo = float(evaluation.mean_bound(train_key, setup.dataset.train, bound, jit=False))
     variance = setup.monitor(params)
     variance["log10_grad_variance"] = float(np.log10(variance["grad_variance"]))
+    # Every estimator at these parameters: the ordering at one point, as the theory states it.
+    basket = dict.fromkeys((*COMPARED, config.estimator))
+    variance["grad_variance_by_estimator"] = {
+        e: setup.monitor(params, e)["grad_variance"] for e in basket if e != "vimco"
+    }
     bounds = {"elbo": elbo, "neg_elbo": -elbo, "train_neg_elbo": -train_elbo}
     return {"split": split, "examples": len(data), **bounds, **variance, **results}
 

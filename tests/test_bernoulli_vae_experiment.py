@@ -64,6 +64,12 @@ def test_evaluation_nll_is_below_the_negative_elbo(quick_runs, estimator):
     last = _metrics(quick_runs[estimator])[-1]  # the same measurement at the same parameters
     assert evaluation["grad_variance"] == pytest.approx(last["grad_variance"], rel=1e-5)
     assert evaluation["log10_grad_variance"] == pytest.approx(np.log10(last["grad_variance"]))
+    # Every compared estimator at the same parameters, the run's own among them (its value is
+    # the one above: the same measurement).
+    by = evaluation["grad_variance_by_estimator"]
+    assert set(by) == {*bernoulli_vae.COMPARED, estimator}
+    assert by[estimator] == pytest.approx(evaluation["grad_variance"], rel=1e-5)
+    assert all(0 < v < np.inf for v in by.values())
 
 
 def test_table_record_and_its_rendering(quick_runs, tmp_path, monkeypatch):
@@ -92,6 +98,11 @@ def test_table_record_and_its_rendering(quick_runs, tmp_path, monkeypatch):
     row = f"| nonlinear | RELAX | train | 78.13 | {ours:.2f} | {steps} | {ours - 78.13:+.2f} |"
     assert row in markdown
     assert f"![nonlinear model curves]({figure})" in markdown
+    assert "## The estimators at the same parameters" in markdown
+    for r in runs:  # each run's row: the compared estimators' log10 variances, then its own
+        by = r["evaluation"]["grad_variance_by_estimator"]
+        assert " | ".join(f"{np.log10(by[e]):.2f}" for e in bernoulli_vae.COMPARED) in markdown
+    assert "DisARM's variance is below ARM's at the same parameters in" in markdown
 
 
 def test_bad_flags_exit_with_status_2(tmp_path, capsys):
