@@ -242,9 +242,9 @@ def same_parameters(runs: list[dict]) -> list[str]:
     for r in measured:
         by = r["evaluation"]["grad_variance_by_estimator"]
         cells = [f"{math.log10(by[e]):.2f}" if e in by else "—" for e in COMPARED]
-        own = r["train"]["config"]["estimator"]
+        own = r["evaluation"]["grad_variance"]  # the run's estimator (VIMCO: not in `by`)
         name = f"{r['train']['config']['model']}, {label(r)}"
-        lines.append(f"| {name} | {' | '.join(cells)} | {math.log10(by[own]):.2f} |")
+        lines.append(f"| {name} | {' | '.join(cells)} | {math.log10(own):.2f} |")
         if "disarm" in by and "arm" in by:
             below += by["disarm"] < by["arm"]
             above += [] if by["disarm"] < by["arm"] else [name]
