@@ -212,6 +212,14 @@ def figures(record: dict[str, Any], runs: list[dict]) -> list[str]:
             f"![{model} model curves]({name})",
             "",
         ]
+    if "curves" in plots:
+        lines += [
+            "Every run's one-sample validation −ELBO against passes and training minutes "
+            f"(`{plots['curves']}`):",
+            "",
+            f"![validation curves of every run]({plots['curves']})",
+            "",
+        ]
     samples = plots["samples"]
     lines += ["Samples (decoder means, codes from the learned prior) at the end of each run:", ""]
     return [*lines, *(f"![{r['label']} samples]({samples[r['run']]})" for r in runs), ""]
