@@ -67,7 +67,8 @@ DISCRETE_F851A8C = {
 }
 
 
-@pytest.mark.parametrize("estimator", discrete_vae.ESTIMATORS)
+# The estimators discrete_vae had at f851a8c (later ones have no earlier values to keep).
+@pytest.mark.parametrize("estimator", sorted(DISCRETE_F851A8C))
 def test_discrete_elbo_unchanged_since_f851a8c(estimator):
     k1, k2, k3 = jax.random.split(jax.random.key(3), 3)
     logits = jax.random.normal(k1, (3, 2, 4))  # B, L, C
