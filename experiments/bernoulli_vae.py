@@ -212,10 +212,10 @@ def evaluate_state(setup: runs.Setup, params, split: str = "valid", num_samples:
     variance = setup.monitor(params)
     variance["log10_grad_variance"] = float(np.log10(variance["grad_variance"]))
     # Every estimator at these parameters: the ordering at one point, as the theory states it.
-    basket = dict.fromkeys((*COMPARED, config.estimator))
-    variance["grad_variance_by_estimator"] = {
-        e: setup.monitor(params, e)["grad_variance"] for e in basket if e != "vimco"
-    }
+    others = [e for e in COMPARED if e != config.estimator]  # the run's own: measured above
+    by = {e: setup.monitor(params, e)["grad_variance"] for e in others}
+    own = {} if config.estimator == "vimco" else {config.estimator: variance["grad_variance"]}
+    variance["grad_variance_by_estimator"] = by | own
     bounds = {"elbo": elbo, "neg_elbo": -elbo, "train_neg_elbo": -train_elbo}
     return {"split": split, "examples": len(data), **bounds, **variance, **results}
 
