@@ -123,46 +123,44 @@ def test_same_key_same_bits_other_key_other_bits(spec):
 
 
 # ---------------------------------------------------------------- layer 2: local derivatives
-@with_specs(lambda spec: spec.has_noise and spec.transform_jvp_is_pathwise)
-def test_check_grads_transform(spec):
+def _checks_transform(spec: FamilySpec) -> bool:
+    return spec.has_noise and spec.transform_jvp_is_pathwise
+
+
+def _checks_log_prob(spec: FamilySpec) -> bool:
+    return not spec.sample_kwargs.get("straight_through", False)
+
+
+@with_specs(lambda spec: _checks_transform(spec) or _checks_log_prob(spec))
+def test_check_grads_of_transform_and_log_prob(spec):
+    """check_grads (order 2, forward and reverse) of `transform(ε, θ)` at fixed ε and of
+    `log_prob(x, θ)` at fixed draws x, in θ.
+
+    One function returns both, so check_grads compiles one set of programs per family, not two
+    (jvp compares each output with its finite difference; vjp projects both outputs onto one
+    random cotangent, where an error in one would cancel one in the other only by accident).
+    """
     module, params = spec.module, params_for(spec)
-    eps = module.noise(jax.random.key(2), (*spec.batch_shape, *spec.noise_event), jnp.float64)
+    key_noise, key_draws = jax.random.split(jax.random.key(2))
+    parts = {}
+    if _checks_transform(spec):
+        eps = module.noise(key_noise, (*spec.batch_shape, *spec.noise_event), jnp.float64)
+        parts["transform"] = lambda full: module.transform(eps, *full, **spec.sample_kwargs)
+    if _checks_log_prob(spec):
+        x = module.sample(key_draws, *params, sample_shape=DRAWS)
+        parts["log_prob"] = lambda full: module.log_prob(x, *full)
     diff = spec.diff_indices
 
-    def transform_of(*diff_params):
+    def outputs(*diff_params):
         full = list(params)
         for i, p in zip(diff, diff_params, strict=True):
             full[i] = p
-        return module.transform(eps, *full, **spec.sample_kwargs)
+        return {name: part(full) for name, part in parts.items()}
 
     # Jitted: check_grads' jvp/vjp/finite differences of it compile a few whole programs, which
     # costs less than dispatching (and compiling) every primitive of every pass eagerly.
     check_grads(
-        jax.jit(transform_of),
-        tuple(params[i] for i in diff),
-        order=2,
-        modes=("fwd", "rev"),
-        atol=1e-5,
-        rtol=1e-5,
-        eps=1e-6,
-    )
-
-
-@with_specs(lambda spec: not spec.sample_kwargs.get("straight_through", False))
-def test_check_grads_log_prob(spec):
-    module, params = spec.module, params_for(spec)
-    with jax.debug_key_reuse(False):
-        x = module.sample(jax.random.key(5), *params, sample_shape=DRAWS)
-    diff = spec.diff_indices
-
-    def log_prob_of(*diff_params):
-        full = list(params)
-        for i, p in zip(diff, diff_params, strict=True):
-            full[i] = p
-        return module.log_prob(x, *full)
-
-    check_grads(
-        jax.jit(log_prob_of),  # jitted: see test_check_grads_transform
+        jax.jit(outputs),
         tuple(params[i] for i in diff),
         order=2,
         modes=("fwd", "rev"),
@@ -285,9 +283,11 @@ def test_moments_and_entropy_match_scipy(spec):
 def test_samples_follow_the_cdf(spec):
     """Kolmogorov–Smirnov per batch element with fixed keys; p > 1e-4 (deterministic)."""
     params = params_for(spec)
-    z = np.asarray(
-        spec.module.sample(jax.random.key(9), *params, sample_shape=(20_000,), **spec.sample_kwargs)
+    # Jitted: one program, where eagerly every primitive would compile again at this shape.
+    draw = jax.jit(
+        lambda key, p: spec.module.sample(key, *p, sample_shape=(20_000,), **spec.sample_kwargs)
     )
+    z = np.asarray(draw(jax.random.key(9), params))
     batch = np.broadcast_shapes(*(np.shape(p) for p in spec.params))
     for index in np.ndindex(batch):
         element_params = tuple(np.broadcast_to(p, batch)[index] for p in spec.params)
@@ -419,30 +419,46 @@ def test_dtypes_and_shapes(spec, dtype):
 @with_specs()
 def test_jit_vmap_grad(spec):
     module, params = spec.module, params_for(spec)
-    jitted = jax.jit(lambda k, p: module.sample(k, *p, sample_shape=DRAWS, **spec.sample_kwargs))
+    statistics = [name for name in ("entropy", "mean", "variance") if hasattr(module, name)]
+    keys = jax.random.split(jax.random.key(14), 4)
+
+    # Every transformation in one compiled program (one per family, not one per transformation):
+    # eager vmap and grad would compile every batched or differentiated primitive on its own.
+    @jax.jit
+    def transformed(key, keys, x, params):
+        return {
+            "sample": module.sample(key, *params, sample_shape=DRAWS, **spec.sample_kwargs),
+            "vmap_sample": jax.vmap(lambda k: module.sample(k, *params, **spec.sample_kwargs))(
+                keys
+            ),
+            "vmap_log_prob": jax.vmap(lambda x: module.log_prob(x, *params))(x),
+            "grad_log_prob": jax.grad(lambda ps: jnp.sum(module.log_prob(x, *ps)))(params),
+            **{name: getattr(module, name)(*params) for name in statistics},
+            **{
+                f"grad_{name}": jax.grad(lambda ps, n=name: jnp.sum(getattr(module, n)(*ps)))(
+                    params
+                )
+                for name in statistics
+            },
+        }
+
     with jax.debug_key_reuse(False):
         key = jax.random.key(13)
         eager = module.sample(key, *params, sample_shape=DRAWS, **spec.sample_kwargs)
-        np.testing.assert_allclose(np.asarray(jitted(key, params)), np.asarray(eager), rtol=1e-12)
-    # The transformations are compiled (one program each), not run eagerly: eager vmap and grad
-    # would compile every batched or differentiated primitive on its own.
-    keys = jax.random.split(jax.random.key(14), 4)
-    batched = jax.jit(jax.vmap(lambda k: module.sample(k, *params, **spec.sample_kwargs)))(keys)
-    assert batched.shape == (4, *spec.batch_shape, *spec.event_shape)
-    lp = jax.jit(jax.vmap(lambda x: module.log_prob(x, *params)))(eager)
+        out = transformed(key, keys, eager, params)
+    np.testing.assert_allclose(np.asarray(out["sample"]), np.asarray(eager), rtol=1e-12)
+    assert out["vmap_sample"].shape == (4, *spec.batch_shape, *spec.event_shape)
     np.testing.assert_allclose(
-        np.asarray(lp), np.asarray(module.log_prob(eager, *params)), rtol=1e-10, atol=1e-12
+        np.asarray(out["vmap_log_prob"]),
+        np.asarray(module.log_prob(eager, *params)),
+        rtol=1e-10,
+        atol=1e-12,
     )
-    grads = jax.jit(jax.grad(lambda ps: jnp.sum(module.log_prob(eager, *ps))))(params)
-    assert all(np.all(np.isfinite(np.asarray(grads[i]))) for i in spec.diff_indices)
-    for name in ("entropy", "mean", "variance"):
-        fn = getattr(module, name, None)
-        if fn is not None:
-            np.testing.assert_allclose(
-                np.asarray(jax.jit(fn)(*params)), np.asarray(fn(*params)), rtol=1e-12
-            )
-            grads = jax.jit(jax.grad(lambda ps, fn=fn: jnp.sum(fn(*ps))))(params)
-            assert all(np.all(np.isfinite(np.asarray(g))) for g in grads)
+    assert all(np.all(np.isfinite(np.asarray(out["grad_log_prob"][i]))) for i in spec.diff_indices)
+    for name in statistics:
+        fn = getattr(module, name)
+        np.testing.assert_allclose(np.asarray(out[name]), np.asarray(fn(*params)), rtol=1e-12)
+        assert all(np.all(np.isfinite(np.asarray(g))) for g in out[f"grad_{name}"]), name
 
 
 # ---------------------------------------------------------------- bad input
