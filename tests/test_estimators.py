@@ -3,6 +3,7 @@ estimators' special properties (STL at the exact posterior, DReG's expectation),
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -68,6 +69,7 @@ def all_three(x):
     return jnp.stack([FUNCTIONS[name][0](x[..., i, :]) for i, name in enumerate(NAMES)], axis=-2)
 
 
+@functools.cache  # shared by the tests that compare with it
 def exact_gradients():
     return tuple(jnp.stack(g) for g in zip(*(exact_gradient(name) for name in NAMES), strict=True))
 
@@ -77,13 +79,20 @@ def _learned_control_variate(z):
     return 0.4 * z + 0.2 * jnp.sin(z)
 
 
+@functools.cache
 def _ema_baseline():
-    """A moving average after a few steps, from keys independent of the estimates'."""
-    average = jnp.zeros((3, 3))
-    for step in range(5):
-        z = normal.sample(jax.random.key(1000 + step), LOC3, SCALE3, sample_shape=(8,))
-        average = estimators.ema(average, all_three(z), decay=0.5)
-    return average
+    """A moving average after a few steps, from keys independent of the estimates'. Computed
+    once, in one compiled program, rather than traced into every estimator that uses it."""
+
+    def run():
+        average = jnp.zeros((3, 3))
+        for step in range(5):
+            z = normal.sample(jax.random.key(1000 + step), LOC3, SCALE3, sample_shape=(8,))
+            average = estimators.ema(average, all_three(z), decay=0.5)
+        return average
+
+    # Compiled ahead of time and called: a concrete array even when first called in a trace.
+    return jax.jit(run).lower().compile()()
 
 
 NORMAL_ESTIMATORS = {
@@ -222,17 +231,24 @@ def test_learned_control_variate_is_differentiable_in_its_parameters():
 
         return jnp.mean(jax.vmap(one)(keys()))
 
-    phi = jnp.array([0.3, -0.1])
-    grads = jax.vmap(
-        lambda key: estimators.estimate_and_variance_gradient(
-            surrogate_for(key), (LOC, SCALE), phi
-        )[1]
-    )(keys())
     step = 1e-5
+
+    @jax.jit  # the gradients and the four finite-difference points in one compiled program
+    def gradients_and_differences(phi):
+        grads = jax.vmap(
+            lambda key: estimators.estimate_and_variance_gradient(
+                surrogate_for(key), (LOC, SCALE), phi
+            )[1]
+        )(keys())
+        fds = []
+        for i in range(2):
+            e = jnp.zeros(2).at[i].set(step)
+            fds.append((mean_squared(phi + e) - mean_squared(phi - e)) / (2 * step))
+        return grads, fds
+
+    grads, fds = gradients_and_differences(jnp.array([0.3, -0.1]))
     for i in range(2):
-        e = jnp.zeros(2).at[i].set(step)
-        fd = (mean_squared(phi + e) - mean_squared(phi - e)) / (2 * step)
-        np.testing.assert_allclose(float(jnp.mean(grads[:, i])), float(fd), rtol=1e-6)
+        np.testing.assert_allclose(float(jnp.mean(grads[:, i])), float(fds[i]), rtol=1e-6)
     assert abs(float(jnp.mean(grads[:, 0]))) > 1e-3
 
 
@@ -278,25 +294,34 @@ def test_standard_iwae_gradient_is_the_gradient_of_the_bound():
             key, conjugate_log_joint(prior_loc), loc, scale, num_samples
         )
 
-    params = (jnp.array(0.2), loc, scale)
-    with jax.debug_key_reuse(False):
+    @jax.jit  # the values and both gradients in one compiled program, not op by op
+    def values_and_gradients(params):
         value, reported = surrogate(params)
-        np.testing.assert_allclose(np.asarray(value), np.asarray(bound(params)), rtol=1e-12)
-        np.testing.assert_array_equal(np.asarray(value), np.asarray(reported))
         expected = jax.grad(lambda p: jnp.sum(bound(p)))(params)
         got = jax.grad(lambda p: jnp.sum(surrogate(p)[0]))(params)
+        return value, reported, bound(params), expected, got
+
+    params = (jnp.array(0.2), loc, scale)
+    with jax.debug_key_reuse(False):
+        value, reported, by_hand, expected, got = values_and_gradients(params)
+    np.testing.assert_allclose(np.asarray(value), np.asarray(by_hand), rtol=1e-12)
+    np.testing.assert_array_equal(np.asarray(value), np.asarray(reported))
     for a, b in zip(got, expected, strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-12)
 
 
 def test_one_sample_standard_is_the_elbo_with_a_monte_carlo_kl():
-    key = jax.random.key(10)
     loc, scale = exact_posterior()
     loc = loc - 0.5
-    with jax.debug_key_reuse(False):
+
+    @jax.jit  # the estimator and the ELBO by hand in one compiled program, not op by op
+    def value_and_elbo(key, loc, scale):
         value, _ = estimators.iwae_surrogate(key, conjugate_log_joint(), loc, scale, 1)
         z = normal.sample(key, loc, scale, sample_shape=(1,))
-    elbo = conjugate_log_joint()(z) - jnp.sum(normal.log_prob(z, loc, scale), axis=-1)
+        return value, conjugate_log_joint()(z) - jnp.sum(normal.log_prob(z, loc, scale), axis=-1)
+
+    with jax.debug_key_reuse(False):
+        value, elbo = value_and_elbo(jax.random.key(10), loc, scale)
     np.testing.assert_allclose(np.asarray(value), np.asarray(elbo[0]), rtol=1e-12)
 
 
@@ -304,24 +329,40 @@ def test_one_sample_standard_is_the_elbo_with_a_monte_carlo_kl():
 def test_stl_and_dreg_encoder_gradients_vanish_at_the_exact_posterior(num_samples):
     """log w = log p(x) for every z when q is the posterior, so the path term is exactly zero;
     the standard estimator keeps its score term, which is not."""
-    loc, scale = exact_posterior()
 
-    def grads(gradient):
-        return jax.grad(
-            lambda p: jnp.sum(
-                estimators.iwae_surrogate(
-                    jax.random.key(11), conjugate_log_joint(), *p, num_samples, gradient=gradient
-                )[0]
-            )
-        )((loc, scale))
+    @jax.jit  # the three estimators' gradients in one compiled program, not op by op
+    def all_grads(params):
+        def grads(gradient):
+            return jax.grad(
+                lambda p: jnp.sum(
+                    estimators.iwae_surrogate(
+                        jax.random.key(11),
+                        conjugate_log_joint(),
+                        *p,
+                        num_samples,
+                        gradient=gradient,
+                    )[0]
+                )
+            )(params)
 
+        return {gradient: grads(gradient) for gradient in ("stl", "dreg", "standard")}
+
+    grads = all_grads(exact_posterior())
     for gradient in ("stl", "dreg"):
-        for g in grads(gradient):
+        for g in grads[gradient]:
             np.testing.assert_allclose(np.asarray(g), 0.0, atol=1e-12, err_msg=gradient)
-    assert np.abs(np.asarray(grads("standard")[1])).max() > 1e-2
+    assert np.abs(np.asarray(grads["standard"][1])).max() > 1e-2
 
 
-def _iwae_gradients(gradient, num_samples, params):
+IWAE_PARAMS = (jnp.array(0.2), exact_posterior()[0] + 0.4, exact_posterior()[1] * 1.5)
+
+
+@functools.cache
+def _iwae_gradients(gradient, num_samples):
+    """ĝ at IWAE_PARAMS for REPEATS keys (the same keys for every estimator: paired). Cached: the
+    standard estimator's K = 1 gradients serve two cases."""
+    params = IWAE_PARAMS
+
     def estimate(key, params):
         prior_loc, loc, scale = params
         return jax.grad(
@@ -341,10 +382,8 @@ def test_expectation_equals_the_standard_iwae_gradient(gradient, num_samples):
     """Paired over the same keys: mean(ĝ − ĝ_standard) within 5 standard errors of 0, for the
     encoder (loc, scale) and the decoder (prior_loc, through the closure). STL is only unbiased
     for K = 1 (Tucker et al. 2018), so it is tested there."""
-    loc, scale = exact_posterior()
-    params = (jnp.array(0.2), loc + 0.4, scale * 1.5)
-    other = _iwae_gradients(gradient, num_samples, params)
-    standard = _iwae_gradients("standard", num_samples, params)
+    other = _iwae_gradients(gradient, num_samples)
+    standard = _iwae_gradients("standard", num_samples)
     for name, a, b in zip(("prior_loc", "loc", "scale"), other, standard, strict=True):
         diff = np.asarray(a - b)
         mean, error = diff.mean(axis=0), diff.std(axis=0, ddof=1) / math.sqrt(diff.shape[0])
@@ -376,10 +415,14 @@ def test_dreg_is_unbiased_for_a_nonconjugate_decoder():
 
         return jax.grad(total)(params)
 
-    params = (jnp.array(1.3), loc, scale)
     keys = lambda: jax.random.split(jax.random.key(13), REPEATS)  # paired: the same keys
-    dreg = jax.jit(jax.vmap(lambda k: estimate(k, params, "dreg")))(keys())
-    standard = jax.jit(jax.vmap(lambda k: estimate(k, params, "standard")))(keys())
+
+    @jax.jit  # both estimators in one compiled program
+    def both(params):
+        dreg = jax.vmap(lambda k: estimate(k, params, "dreg"))(keys())
+        return dreg, jax.vmap(lambda k: estimate(k, params, "standard"))(keys())
+
+    dreg, standard = both((jnp.array(1.3), loc, scale))
     for a, b in zip(dreg, standard, strict=True):
         diff = np.asarray(a - b)
         mean, error = diff.mean(axis=0), diff.std(axis=0, ddof=1) / math.sqrt(diff.shape[0])

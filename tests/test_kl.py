@@ -8,6 +8,7 @@ family module (reparam.<name>, written separately) skip until it exists.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import types
@@ -339,8 +340,10 @@ def test_dtype_is_kept_and_jit_vmap_agree(case, dtype):
     eager = case.fn(*p, *q)
     assert eager.dtype == dtype
     rtol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(np.asarray(jax.jit(case.fn)(*p, *q)), eager, rtol=rtol, atol=rtol)
-    mapped = jax.jit(jax.vmap(case.fn))(*p, *q)  # compiled: eager vmap compiles each primitive
+    # The function under jit and vmapped over the pairs (compiled: eager vmap compiles each
+    # primitive), in one compiled program.
+    jitted, mapped = jax.jit(lambda *ps: (case.fn(*ps), jax.vmap(case.fn)(*ps)))(*p, *q)
+    np.testing.assert_allclose(np.asarray(jitted), eager, rtol=rtol, atol=rtol)
     np.testing.assert_allclose(np.asarray(mapped), eager, rtol=rtol, atol=rtol)
 
 
@@ -377,10 +380,16 @@ def test_wide_parameters_give_finite_nonnegative_kl_and_gradients(name):
     rng = np.random.default_rng(7)
     ranges = EXTREME_RANGES[name]
     params = [jnp.asarray(_draw(rng, lo, hi, 2000)) for lo, hi in (*ranges, *ranges)]
-    values = np.asarray(fn(*params))
+
+    @jax.jit  # the values and their gradients in one compiled program, not op by op
+    def values_and_grads(*ps):
+        grads = jax.grad(lambda *ps: jnp.sum(fn(*ps)), argnums=tuple(range(len(ps))))(*ps)
+        return fn(*ps), grads
+
+    values, grads = values_and_grads(*params)
+    values = np.asarray(values)
     assert np.all(np.isfinite(values)), name
     assert np.all(values >= -1e-9 * (1 + np.abs(values))), values.min()
-    grads = jax.grad(lambda *ps: jnp.sum(fn(*ps)), argnums=tuple(range(len(params))))(*params)
     for i, g in enumerate(grads):
         assert np.all(np.isfinite(np.asarray(g))), f"{name}: non-finite d/d(param {i})"
 
@@ -393,7 +402,7 @@ def test_normal_normal_matches_the_textbook_formula():
     expected = (
         np.log(scale_q / scale_p) + (scale_p**2 + (loc_p - loc_q) ** 2) / (2 * scale_q**2) - 0.5
     )
-    actual = np.asarray(kl.normal_normal(loc_p, scale_p, loc_q, scale_q))
+    actual = np.asarray(jax.jit(kl.normal_normal)(loc_p, scale_p, loc_q, scale_q))
     np.testing.assert_allclose(actual, expected, rtol=1e-11, atol=1e-13)
 
 
@@ -408,7 +417,9 @@ def test_multivariate_normal_matches_inverse_and_log_determinant_with_broadcasti
     size = 4
     loc_p, tril_p = rng.normal(size=(2, 1, size)), _random_tril(rng, (2, 1), size)
     loc_q, tril_q = rng.normal(size=(3, size)), _random_tril(rng, (3,), size)
-    actual = np.asarray(kl.multivariate_normal_multivariate_normal(loc_p, tril_p, loc_q, tril_q))
+    # Compiled: one program instead of one per primitive of the solves and determinants.
+    mvn_kl = jax.jit(kl.multivariate_normal_multivariate_normal)
+    actual = np.asarray(mvn_kl(loc_p, tril_p, loc_q, tril_q))
     assert actual.shape == (2, 3)
     for i, j in np.ndindex(2, 3):
         cov_p = tril_p[i, 0] @ tril_p[i, 0].T
@@ -430,8 +441,10 @@ def test_multivariate_normal_ignores_the_upper_triangle():
     tril_p, tril_q = _random_tril(rng, (), 3), _random_tril(rng, (), 3)
     junk = np.triu(rng.normal(size=(3, 3)), 1)
     loc = rng.normal(size=(2, 3))
-    clean = kl.multivariate_normal_multivariate_normal(loc[0], tril_p, loc[1], tril_q)
-    dirty = kl.multivariate_normal_multivariate_normal(loc[0], tril_p + junk, loc[1], tril_q - junk)
+    # One compiled program, called on the clean and the dirty factors.
+    mvn_kl = jax.jit(kl.multivariate_normal_multivariate_normal)
+    clean = mvn_kl(loc[0], tril_p, loc[1], tril_q)
+    dirty = mvn_kl(loc[0], tril_p + junk, loc[1], tril_q - junk)
     np.testing.assert_allclose(np.asarray(dirty), np.asarray(clean), rtol=1e-13)
 
 
@@ -445,35 +458,45 @@ def test_low_rank_normal_matches_the_full_covariance_closed_form():
         factor @ np.swapaxes(factor, -1, -2) + diag[..., None] ** 2 * np.eye(size)
     )
     tril_q = scale_q[..., None] * np.eye(size)
-    expected = kl.multivariate_normal_multivariate_normal(loc_p, tril_p, loc_q, tril_q)
-    actual = kl.low_rank_normal_normal(loc_p, factor, diag, loc_q, scale_q)
+
+    @jax.jit  # both closed forms in one compiled program, not op by op
+    def both(loc_p, tril_p, factor, diag, loc_q, tril_q, scale_q):
+        return (
+            kl.multivariate_normal_multivariate_normal(loc_p, tril_p, loc_q, tril_q),
+            kl.low_rank_normal_normal(loc_p, factor, diag, loc_q, scale_q),
+        )
+
+    expected, actual = both(loc_p, tril_p, factor, diag, loc_q, tril_q, scale_q)
     np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), rtol=1e-10)
 
 
 def test_exponential_is_gamma_with_concentration_one():
     rate_p, rate_q = np.array([0.3, 1.0, 7.0]), np.array([2.0, 1.0, 0.1])
-    np.testing.assert_allclose(
-        np.asarray(kl.exponential_exponential(rate_p, rate_q)),
-        np.asarray(kl.gamma_gamma(1.0, rate_p, 1.0, rate_q)),
-        rtol=1e-12,
-    )
+    # Both closed forms in one compiled program, not op by op.
+    exponential, gamma = jax.jit(
+        lambda r_p, r_q: (kl.exponential_exponential(r_p, r_q), kl.gamma_gamma(1.0, r_p, 1.0, r_q))
+    )(rate_p, rate_q)
+    np.testing.assert_allclose(np.asarray(exponential), np.asarray(gamma), rtol=1e-12)
 
 
 def test_chi2_and_inverse_gamma_are_gamma_kls():
     """χ²(k) is Gamma(k/2, rate ½); 1/InvGamma(a, s) is Gamma(a, rate s), and KL is invariant
     under the shared bijection 1/z."""
     df_p, df_q = np.array([0.5, 3.0, 40.0]), np.array([2.0, 3.0, 1.0])
-    np.testing.assert_allclose(
-        np.asarray(kl.chi2_chi2(df_p, df_q)),
-        np.asarray(kl.gamma_gamma(df_p / 2, 0.5, df_q / 2, 0.5)),
-        rtol=1e-12,
-    )
     a_p, s_p, a_q, s_q = np.array([0.3, 2.0, 7.0]), np.array([1.0, 0.2, 5.0]), 1.5, 2.0
-    np.testing.assert_allclose(
-        np.asarray(kl.inverse_gamma_inverse_gamma(a_p, s_p, a_q, s_q)),
-        np.asarray(kl.gamma_gamma(a_p, s_p, a_q, s_q)),
-        rtol=1e-12,
-    )
+
+    @jax.jit  # the four closed forms in one compiled program, not op by op
+    def closed_forms(df_p, df_q, a_p, s_p, a_q, s_q):
+        return (
+            kl.chi2_chi2(df_p, df_q),
+            kl.gamma_gamma(df_p / 2, 0.5, df_q / 2, 0.5),
+            kl.inverse_gamma_inverse_gamma(a_p, s_p, a_q, s_q),
+            kl.gamma_gamma(a_p, s_p, a_q, s_q),
+        )
+
+    chi2, gamma_of_df, inverse_gamma, gamma = closed_forms(df_p, df_q, a_p, s_p, a_q, s_q)
+    np.testing.assert_allclose(np.asarray(chi2), np.asarray(gamma_of_df), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(inverse_gamma), np.asarray(gamma), rtol=1e-12)
 
 
 def test_pareto_with_a_larger_q_scale_is_infinite_with_zero_gradient():
@@ -486,7 +509,8 @@ def test_pareto_with_a_larger_q_scale_is_infinite_with_zero_gradient():
     # Independent check of the infinity: scipy's q gives zero density to some of p's draws.
     x = stats.pareto(2.0, scale=1.0).rvs(1000, random_state=np.random.default_rng(0))
     assert np.isneginf(stats.pareto(3.0, scale=1.5).logpdf(x)).any()
-    grads = jax.grad(lambda *ps: jnp.sum(kl.pareto_pareto(*ps)[:2]), argnums=(0, 1, 2, 3))(
+    # Compiled: one program instead of one per primitive of the backward pass.
+    grads = jax.jit(jax.grad(lambda *ps: jnp.sum(kl.pareto_pareto(*ps)[:2]), argnums=(0, 1, 2, 3)))(
         a_p, s_p, a_q, s_q
     )
     for g in grads:
@@ -502,9 +526,10 @@ def test_uniform_without_nested_supports_is_infinite_with_zero_gradient():
     # Independent check of the infinity: scipy's q gives zero density to some of p's draws.
     x = stats.uniform(-0.5, 1.0).rvs(1000, random_state=np.random.default_rng(0))
     assert np.isneginf(stats.uniform(0.0, 1.0).logpdf(x)).any()
-    grads = jax.grad(lambda *ps: jnp.sum(kl.uniform_uniform(*ps)[:2]), argnums=(0, 1, 2, 3))(
-        low_p, high_p, low_q, high_q
-    )
+    # Compiled: one program instead of one per primitive of the backward pass.
+    grads = jax.jit(
+        jax.grad(lambda *ps: jnp.sum(kl.uniform_uniform(*ps)[:2]), argnums=(0, 1, 2, 3))
+    )(low_p, high_p, low_q, high_q)
     for g in grads:
         np.testing.assert_array_equal(np.asarray(g), 0.0)
 
@@ -589,6 +614,7 @@ def test_fallback_sums_the_lower_rank_log_density_over_event_axes():
     loc_q, scale_q = np.array([0.0, 0.2, 1.0]), np.array([1.0, 2.0, 0.8])
     tril = np.linalg.cholesky(factor @ factor.T + np.diag(diag**2))
 
+    @functools.partial(jax.jit, static_argnames="sample_shape")  # one program, not op by op
     def sample(key, loc, tril, sample_shape=()):
         eps = jax.random.normal(key, (*sample_shape, *jnp.shape(loc)), jnp.float64)
         return loc + jnp.einsum("...ij,...j->...i", tril, eps)
@@ -608,7 +634,7 @@ def test_fallback_sums_the_lower_rank_log_density_over_event_axes():
         (loc_q, scale_q),
         seed=0,
     )
-    exact = float(kl.low_rank_normal_normal(loc, factor, diag, loc_q, scale_q))
+    exact = float(jax.jit(kl.low_rank_normal_normal)(loc, factor, diag, loc_q, scale_q))
     assert abs(float(estimate) - exact) <= Z_THRESHOLD * standard_error, (estimate, exact)
     assert abs(reference_mean - exact) <= Z_THRESHOLD * standard_error
 
@@ -626,20 +652,21 @@ def test_closed_form_agrees_with_the_family_modules_monte_carlo(case):
     assert kl.closed_form(p, q) is case.fn
     n = 20_000  # enough to catch a swapped or misread parameter by many standard errors
 
-    # One compiled program per case (the pairs share shapes): cheaper than running the
-    # samplers op by op, which compiles each primitive.
+    # One compiled program per case (the pairs share shapes), with the dispatched closed form:
+    # cheaper than running the samplers and the closed form op by op (each primitive compiled).
     @jax.jit
-    def monte_carlo(key, p_batch, q_params):
-        return kl.monte_carlo_kl(p, p_batch, q, q_params, key=key, num_samples=1)
+    def monte_carlo_and_exact(key, p_params, q_params):
+        # n copies of the parameters as a batch, one draw each: n independent estimates.
+        p_batch = tuple(jnp.broadcast_to(v, (n, *v.shape)) for v in p_params)
+        estimates = kl.monte_carlo_kl(p, p_batch, q, q_params, key=key, num_samples=1)
+        return estimates, kl.kl_divergence(p, p_params, q, q_params)
 
     for i, (p_params, q_params) in enumerate(case.pairs):
         p_params = tuple(jnp.asarray(v, jnp.float64) for v in p_params)
         q_params = tuple(jnp.asarray(v, jnp.float64) for v in q_params)
-        # n copies of the parameters as a batch, one draw each: n independent estimates.
-        p_batch = tuple(jnp.broadcast_to(v, (n, *v.shape)) for v in p_params)
-        estimates = np.asarray(monte_carlo(jax.random.key(30 + i), p_batch, q_params))
+        estimates, exact = monte_carlo_and_exact(jax.random.key(30 + i), p_params, q_params)
+        estimates, exact = np.asarray(estimates), float(exact)
         assert estimates.shape == (n,)
-        exact = float(kl.kl_divergence(p, p_params, q, q_params))
         standard_error = estimates.std(ddof=1) / np.sqrt(estimates.size)
         assert abs(estimates.mean() - exact) <= Z_THRESHOLD * standard_error + 1e-9, (
             f"{case.name} pair {i}: exact {exact:.6g} vs MC {estimates.mean():.6g} "

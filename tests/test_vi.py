@@ -205,22 +205,26 @@ def test_stl_gradients_vanish_at_the_exact_posterior():
     posterior = _exact_posterior(guide, jnp.asarray(MEAN), jnp.linalg.cholesky(COV))
     keys = jax.random.split(jax.random.key(7), 8)
 
-    @functools.partial(jax.jit, static_argnums=(1, 2))
     def grad(key, gradient, bound="elbo"):
         fn = lambda p: vi.surrogate(key, gaussian_log_joint, p, 4, bound, gradient)[0]
         return jax.tree.leaves(jax.grad(fn)(posterior))
 
+    @jax.jit  # the four estimators' gradients in one compiled program
+    def grads(key):
+        stl_elbo, stl_iwae, dreg, standard_key = jax.random.split(key, 4)
+        vanishing = [
+            grad(stl_elbo, "stl", "elbo"),
+            grad(stl_iwae, "stl", "iwae"),
+            grad(dreg, "dreg", "iwae"),
+        ]
+        return vanishing, grad(standard_key, "standard")
+
     standard = []
     for key in keys:
-        stl_elbo, stl_iwae, dreg, standard_key = jax.random.split(key, 4)
-        for k, gradient, bound in (
-            (stl_elbo, "stl", "elbo"),
-            (stl_iwae, "stl", "iwae"),
-            (dreg, "dreg", "iwae"),
-        ):
-            for g in grad(k, gradient, bound):
-                np.testing.assert_allclose(g, 0.0, atol=1e-9)
-        standard.append(np.concatenate([np.ravel(g) for g in grad(standard_key, "standard")]))
+        vanishing, standard_grads = grads(key)
+        for g in (g for leaves in vanishing for g in leaves):
+            np.testing.assert_allclose(g, 0.0, atol=1e-9)
+        standard.append(np.concatenate([np.ravel(g) for g in standard_grads]))
     # The standard estimator's gradient is zero only on average: per draw it is not.
     assert np.abs(standard).max() > 0.1
 
@@ -243,8 +247,9 @@ def test_gradient_estimators_agree_with_the_standard_one_in_expectation(bound, g
         leaves = jax.tree.leaves(per_key)
         return jnp.concatenate([jnp.reshape(g, (len(keys), -1)) for g in leaves], 1)
 
-    grads = jax.jit(grads, static_argnums=1)
-    ours, standard = np.asarray(grads(keys[0], gradient)), np.asarray(grads(keys[1], "standard"))
+    # Both estimators in one compiled program.
+    both = jax.jit(lambda ours, standard: (grads(ours, gradient), grads(standard, "standard")))
+    ours, standard = (np.asarray(g) for g in both(keys[0], keys[1]))
     se = np.sqrt(ours.var(0) / len(ours) + standard.var(0) / len(standard))
     # tril_raw's upper triangle carries no gradient in either (0 ± 0).
     np.testing.assert_array_less(np.abs(ours.mean(0) - standard.mean(0)), 5 * se + 1e-12)
@@ -526,28 +531,40 @@ ELEMENTWISE += [bijectors.Interval(-2.0, 3.0)]
 VECTOR = [bijectors.ordered, bijectors.stick_breaking]
 
 
-def _log_det_by_jacobian(bijector, u):
-    """log|det J| of u -> x (dropping x's last coordinate for the simplex) via jax.jacobian."""
+def _jacobian(bijector, u):
+    """J of u -> x (dropping x's last coordinate for the simplex) via jax.jacobian."""
     if isinstance(bijector, bijectors.StickBreaking):
         forward = lambda v: bijector.forward(v)[:-1]
     else:
         forward = bijector.forward
-    jac = jax.jacobian(forward)(u)
-    return np.linalg.slogdet(np.asarray(jac).reshape(u.size, u.size))[1]
+    return jax.jacobian(forward)(u)
+
+
+@functools.cache
+def _round_trip(bijector):
+    """x = forward(u), inverse(x), the log-det and jax.jacobian's J, in one compiled program per
+    bijector: hypothesis calls it for every example (op by op, each call re-traces jacobian)."""
+
+    @jax.jit
+    def run(u):
+        x = bijector.forward(u)
+        return x, bijector.inverse(x), bijector.forward_log_det_jacobian(u), _jacobian(bijector, u)
+
+    return run
 
 
 @pytest.mark.parametrize("bijector", ELEMENTWISE + VECTOR, ids=lambda b: b.name)
 @given(values=st.lists(st.floats(-6.0, 6.0), min_size=4, max_size=4))
 def test_bijector_round_trip_and_log_det_match_jax_jacobian(bijector, values):
     u = jnp.asarray(values, jnp.float64)
-    x = bijector.forward(u)
+    x, u_again, log_det, jac = _round_trip(bijector)(u)
     assert x.shape == bijector.forward_shape(u.shape)
     assert bijector.inverse_shape(x.shape) == u.shape
     assert np.all(bijector.in_support(np.asarray(x), np))
-    np.testing.assert_allclose(bijector.inverse(x), u, rtol=1e-9, atol=1e-9)
-    log_det = bijector.forward_log_det_jacobian(u)
+    np.testing.assert_allclose(u_again, u, rtol=1e-9, atol=1e-9)
     total = float(jnp.sum(log_det))
-    np.testing.assert_allclose(total, _log_det_by_jacobian(bijector, u), rtol=1e-9, atol=1e-9)
+    by_jacobian = np.linalg.slogdet(np.asarray(jac).reshape(u.size, u.size))[1]
+    np.testing.assert_allclose(total, by_jacobian, rtol=1e-9, atol=1e-9)
     if bijector.event_ndims == 0:
         assert log_det.shape == u.shape
     else:
@@ -563,11 +580,17 @@ def test_bijector_log_dets_stay_finite_far_out(bijector):
 
 
 def test_simplex_bijector_maps_zero_to_uniform_and_batches():
-    np.testing.assert_allclose(bijectors.simplex.forward(jnp.zeros(3)), np.full(4, 0.25))
-    u = jax.random.normal(jax.random.key(15), (5, 2, 3))
-    x = bijectors.simplex.forward(u)
-    assert x.shape == (5, 2, 4) and bijectors.simplex.forward_log_det_jacobian(u).shape == (5, 2)
-    np.testing.assert_allclose(bijectors.simplex.inverse(x), u, atol=1e-10)
+    @jax.jit  # one compiled program, not one per primitive
+    def run(key):
+        u = jax.random.normal(key, (5, 2, 3))
+        x = bijectors.simplex.forward(u)
+        log_det = bijectors.simplex.forward_log_det_jacobian(u)
+        return bijectors.simplex.forward(jnp.zeros(3)), u, x, log_det, bijectors.simplex.inverse(x)
+
+    at_zero, u, x, log_det, u_again = run(jax.random.key(15))
+    np.testing.assert_allclose(at_zero, np.full(4, 0.25))
+    assert x.shape == (5, 2, 4) and log_det.shape == (5, 2)
+    np.testing.assert_allclose(u_again, u, atol=1e-10)
 
 
 def test_interval_rejects_empty_interval():
