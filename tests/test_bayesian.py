@@ -11,6 +11,7 @@ the scale-mixture prior) averages to the closed form, and to scipy quadrature fo
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -36,16 +37,27 @@ FEATURES = 2
 
 def _params(key, init_scale=0.4, **kwargs):
     """Layer parameters with posterior scales of order 0.4 (so noise matters) and random means."""
-    init_key, call_key, spread_key = jax.random.split(key, 3)
     layer = BayesianDense(FEATURES, init_scale=init_scale, **kwargs)
-    params = jax.jit(layer.init)(init_key, call_key, X)
+    return layer, _init_and_spread(layer, key)
+
+
+# One compiled program per layer (an equal layer, static, reuses it) instead of eager ops.
+@functools.partial(jax.jit, static_argnums=0)
+def _init_and_spread(layer, key):
+    init_key, call_key, spread_key = jax.random.split(key, 3)
+    params = layer.init(init_key, call_key, X)
     # Spread the scales around init_scale so that a wrong σ² term cannot hide.
     rho = params["params"]["kernel_rho"]
     params["params"]["kernel_rho"] = rho + 0.3 * jax.random.normal(spread_key, rho.shape)
-    return layer, params
+    return params
 
 
 def _scales(params):
+    return _softplus_scales(params)
+
+
+@jax.jit  # one program, not an eager softplus per leaf
+def _softplus_scales(params):
     p = params["params"]
     return jax.nn.softplus(p["kernel_rho"]), jax.nn.softplus(p["bias_rho"])
 
@@ -100,27 +112,40 @@ def test_softplus_inverse_roundtrip():
 # ---------------------------------------------------------------- the KL term
 def test_gaussian_kl_matches_closed_form(key):
     layer, params = _params(key, prior_scale=0.7)
-    _, kl = jax.jit(layer.apply)(params, jax.random.key(4), X)
+    others = [BayesianDense(FEATURES, estimator=e, prior_scale=0.7) for e in ESTIMATORS]
+
+    @jax.jit  # every KL below in one compiled program
+    def kls(params):
+        p = params["params"]
+        library = [
+            jnp.sum(kl_lib.normal_normal(p[f"{name}_loc"], scale, 0.0, 0.7))
+            for name, scale in zip(("kernel", "bias"), _scales(params), strict=True)
+        ]
+        _, kl = layer.apply(params, jax.random.key(4), X)
+        return kl, library, [other.apply(params, jax.random.key(9), X)[1] for other in others]
+
+    kl, library, by_estimator = kls(params)
     p = params["params"]
     kernel_scale, bias_scale = _scales(params)
     # The textbook formula, written out (not through reparam.kl):
     # KL(N(μ, σ²) ‖ N(0, s²)) = log(s/σ) + (σ² + μ²)/(2s²) − ½.
     expected = 0.0
-    for loc, scale in ((p["kernel_loc"], kernel_scale), (p["bias_loc"], bias_scale)):
+    for loc, scale, library_kl in (
+        (p["kernel_loc"], kernel_scale, library[0]),
+        (p["bias_loc"], bias_scale, library[1]),
+    ):
+        loc, scale = np.asarray(loc), np.asarray(scale)
         expected += np.sum(np.log(0.7 / scale) + (scale**2 + loc**2) / (2 * 0.7**2) - 0.5)
         # ...and the library's closed form agrees.
         np.testing.assert_allclose(
-            np.sum(kl_lib.normal_normal(loc, scale, 0.0, 0.7)),
+            library_kl,
             np.sum(np.log(0.7 / scale) + (scale**2 + loc**2) / (2 * 0.7**2) - 0.5),
             rtol=1e-12,
         )
     np.testing.assert_allclose(kl, expected, rtol=1e-12)
     # The KL does not depend on the key, nor on the estimator.
-    for estimator in ESTIMATORS:
-        other = BayesianDense(FEATURES, estimator=estimator, prior_scale=0.7)
-        np.testing.assert_allclose(
-            jax.jit(other.apply)(params, jax.random.key(9), X)[1], kl, rtol=1e-12
-        )
+    for estimator, other_kl in zip(ESTIMATORS, by_estimator, strict=True):
+        np.testing.assert_allclose(other_kl, kl, rtol=1e-12, err_msg=estimator)
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
@@ -161,14 +186,21 @@ def test_mixture_kl_matches_quadrature(key):
 def test_mixture_log_prob_matches_scipy():
     w = np.linspace(-3, 3, 13)
     expected = np.log(0.25 * stats.norm.pdf(w, 0, 1.5) + 0.75 * stats.norm.pdf(w, 0, math.exp(-6)))
-    np.testing.assert_allclose(
-        mixture_log_prob(jnp.asarray(w), (1.5, math.exp(-6)), 0.25), expected, rtol=1e-10
-    )
+
+    @jax.jit  # both calls in one compiled program
+    def run(w, far):
+        return mixture_log_prob(w, (1.5, math.exp(-6)), 0.25), mixture_log_prob(
+            far, (1.0, 1e-3), 0.5
+        )
+
+    value, far = run(jnp.asarray(w), jnp.asarray(1e3))
+    np.testing.assert_allclose(value, expected, rtol=1e-10)
     # Far in the tails both components underflow separately, the logsumexp does not.
-    assert np.isfinite(mixture_log_prob(jnp.asarray(1e3), (1.0, 1e-3), 0.5))
+    assert np.isfinite(far)
 
 
 # ---------------------------------------------------------------- the estimators' distributions
+@functools.partial(jax.jit, static_argnums=(0, 2))  # one program per layer, shared by two tests
 def _outputs(layer, params, num):
     keys = jax.random.split(jax.random.key(7), num)
     return jax.vmap(lambda k: layer.apply(params, k, X)[0])(keys)  # (num, B, F)
@@ -256,25 +288,33 @@ def test_estimators_share_the_expected_gradient_of_a_nonlinear_loss():
 
 # ---------------------------------------------------------------- the MLP and helpers
 def test_mlp_jit_grad_and_kl_sum(key):
-    init_key, *keys = jax.random.split(key, 5)
-    for estimator, k in zip(ESTIMATORS, keys, strict=False):
-        model = BayesianMLP((8, 6), 3, layer_kwargs=(("estimator", estimator),))
-        params = jax.jit(model.init)(init_key, jax.random.key(14), X)
+    models = [BayesianMLP((8, 6), 3, layer_kwargs=(("estimator", e),)) for e in ESTIMATORS]
 
-        def loss(p, k, model=model):
-            outputs, kl = model.apply(p, k, X)
-            return jnp.sum(outputs**2) + kl
+    @jax.jit  # the three models' init and gradient, and the KL check, in one compiled program
+    def run(key):
+        init_key, *keys = jax.random.split(key, 5)
+        all_grads = []
+        for model, k in zip(models, keys, strict=False):
+            params = model.init(init_key, jax.random.key(14), X)
 
-        grads = jax.jit(jax.grad(loss))(params, k)
+            def loss(p, k, model=model):
+                outputs, kl = model.apply(p, k, X)
+                return jnp.sum(outputs**2) + kl
+
+            all_grads.append(jax.grad(loss)(params, k))
+        _, total = model.apply(params, keys[-1], X)
+        expected = 0.0
+        for layer in params["params"].values():
+            for name in ("kernel", "bias"):
+                scale = jax.nn.softplus(layer[f"{name}_rho"])
+                expected += jnp.sum(kl_lib.normal_normal(layer[f"{name}_loc"], scale, 0.0, 1.0))
+        return all_grads, params, total, expected
+
+    all_grads, params, total, expected = run(key)
+    for estimator, grads in zip(ESTIMATORS, all_grads, strict=True):
         assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads)), estimator
     assert sorted(params["params"]) == ["BayesianDense_0", "BayesianDense_1", "BayesianDense_2"]
     # The model's KL is the sum of the layers' closed forms (kernel and bias of each layer).
-    _, total = jax.jit(model.apply)(params, keys[-1], X)
-    expected = 0.0
-    for layer in params["params"].values():
-        for name in ("kernel", "bias"):
-            scale = jax.nn.softplus(layer[f"{name}_rho"])
-            expected += jnp.sum(kl_lib.normal_normal(layer[f"{name}_loc"], scale, 0.0, 1.0))
     np.testing.assert_allclose(total, expected, rtol=1e-12)
 
 
@@ -283,10 +323,11 @@ def test_expected_calibration_error_by_hand():
     probs = jnp.array([[0.93, 0.07], [0.62, 0.38], [0.29, 0.71], [0.44, 0.56]])
     labels = jnp.array([0, 1, 1, 1])
     # 2 bins: (0, .5] empty; (.5, 1] all four, confidences .93 .62 .71 .56, correct 1 0 1 1.
-    ece = bnn.expected_calibration_error(probs, labels, num_bins=2)
+    ece, ece10 = jax.jit(  # both in one compiled program
+        lambda p, y: [bnn.expected_calibration_error(p, y, num_bins=b) for b in (2, 10)]
+    )(probs, labels)
     np.testing.assert_allclose(ece, abs(3 - (0.93 + 0.62 + 0.71 + 0.56)) / 4, rtol=1e-12)
     # 10 bins: each example alone in its bin.
-    ece10 = bnn.expected_calibration_error(probs, labels, num_bins=10)
     np.testing.assert_allclose(ece10, (0.07 + 0.62 + 0.29 + 0.44) / 4, rtol=1e-12)
     metrics = bnn.classification_metrics(probs, labels)
     assert metrics["accuracy"] == 0.75

@@ -48,6 +48,10 @@ def _monte_carlo(concentration3, concentration2):
     return one(jax.random.key(50), 3, concentration3), one(jax.random.key(51), 2, concentration2)
 
 
+# log_prob compiled once per dimension (shared by two tests), not one program per eager op.
+_log_prob = jax.jit(lkj_cholesky.log_prob, static_argnums=1)
+
+
 @pytest.fixture(scope="module")
 def draws():
     d3, d2 = _monte_carlo(CONCENTRATION3, CONCENTRATION2)
@@ -90,7 +94,7 @@ def test_samples_are_cholesky_factors_of_correlation_matrices(draws):
         np.testing.assert_allclose(np.linalg.norm(cholesky, axis=-1), 1.0, atol=1e-12)
         assert np.all(np.diagonal(cholesky, axis1=-2, axis2=-1) > 0)
         np.testing.assert_allclose(
-            log_p[:64], lkj_cholesky.log_prob(cholesky[:64], dimension, concentration), rtol=1e-10
+            log_p[:64], _log_prob(cholesky[:64], dimension, concentration), rtol=1e-10
         )
 
 
@@ -109,7 +113,7 @@ def test_log_prob_is_the_correlation_density_at_d2(draws):
     r = cholesky[..., 1, 0]
     expected = (CONCENTRATION2 - 1) * np.log1p(-(r**2)) - np.asarray(betaln(0.5, CONCENTRATION2))
     np.testing.assert_allclose(
-        lkj_cholesky.log_prob(cholesky, 2, CONCENTRATION2), expected, rtol=1e-10, atol=1e-12
+        _log_prob(cholesky, 2, CONCENTRATION2), expected, rtol=1e-10, atol=1e-12
     )
 
 

@@ -9,6 +9,7 @@ a closed form that the Monte-Carlo gradients must match within 5 standard errors
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -28,6 +29,9 @@ X = 0.7
 def gaussian_log_likelihood(w):
     """log N(x; w·z, 1) summed over the (single) data dimension: z (K, B, 1) -> (K, B)."""
     return lambda z: jnp.sum(-0.5 * (X - w * z) ** 2 - 0.5 * math.log(2 * math.pi), axis=-1)
+
+
+LL_W = gaussian_log_likelihood(W)
 
 
 def exact_log_px(w=W, x=X):
@@ -53,21 +57,26 @@ def _encoder(loc, scale):
 @pytest.mark.parametrize("scale_fn", ["exp", "softplus"])
 def test_mlp_encoder_decoder_shapes(key, scale_fn):
     encoder = rnn.GaussianMLPEncoder(latent_dim=5, hidden=(16, 8), scale_fn=scale_fn)
-    x = jnp.ones((3, 20))
-    params = encoder.init(key, x)
-    loc, scale = encoder.apply(params, x)
+    decoder = rnn.BernoulliMLPDecoder(output_dim=20, hidden=(8, 16))
+
+    @jax.jit  # one compiled program (eagerly, each layer's op is its own)
+    def run(key):
+        x = jnp.ones((3, 20))
+        params = encoder.init(key, x)
+        loc, scale = encoder.apply(params, x)
+        z = jnp.ones((7, 3, 5))
+        return loc, scale, decoder.apply(decoder.init(key, z), z)
+
+    loc, scale, logits = run(key)
     assert loc.shape == scale.shape == (3, 5)
     assert jnp.all(scale > 0)
-    decoder = rnn.BernoulliMLPDecoder(output_dim=20, hidden=(8, 16))
-    z = jnp.ones((7, 3, 5))
-    logits = decoder.apply(decoder.init(key, z), z)
     assert logits.shape == (7, 3, 20)
 
 
 def test_decoder_output_bias_initialises_logits(key):
     bias = np.linspace(-2, 2, 6).astype(np.float32)
     decoder = rnn.BernoulliMLPDecoder(output_dim=6, hidden=(4,), output_bias=tuple(bias))
-    params = decoder.init(key, jnp.zeros((1, 2)))
+    params = jax.jit(decoder.init)(key, jnp.zeros((1, 2)))
     np.testing.assert_allclose(params["params"]["Dense_1"]["bias"], bias)
 
 
@@ -88,6 +97,11 @@ def test_conv_pair_shapes(key):
     assert surrogate.shape == bound.shape == (2,)
 
 
+@functools.cache
+def _binary_data():
+    return (jax.random.uniform(jax.random.key(1), (6, 10)) > 0.5).astype(jnp.float32)
+
+
 @pytest.mark.parametrize(
     "model",
     [
@@ -102,12 +116,16 @@ def test_models_are_pure_functions_of_key(model):
     model = dict(model)
     cls = getattr(rnn, model.pop("cls"))
     vae = cls(rnn.GaussianMLPEncoder(3, (8,)), rnn.BernoulliMLPDecoder(10, (8,)), **model)
-    x = (jax.random.uniform(jax.random.key(1), (6, 10)) > 0.5).astype(jnp.float32)
-    params = vae.init(jax.random.key(2), jax.random.key(3), x)
+    x = _binary_data()
+    params = jax.jit(vae.init)(jax.random.key(2), jax.random.key(3), x)
     assert set(params) == {"params"}  # no RNG or mutable collections hidden in the module
-    out1 = vae.apply(params, jax.random.key(4), x)
-    out2 = vae.apply(params, jax.random.key(4), x)
-    out3 = vae.apply(params, jax.random.key(5), x)
+    # Compiled, not eager (one program instead of one per op); each of the two calls with the same
+    # key is traced anew (a fresh function), so state hidden on the Python side would still show.
+    # Their programs are the same and the second is read back from the compilation cache.
+    apply = jax.jit(lambda p, k, x: vae.apply(p, k, x))
+    out1 = apply(params, jax.random.key(4), x)
+    out2 = jax.jit(lambda p, k, x: vae.apply(p, k, x))(params, jax.random.key(4), x)
+    out3 = apply(params, jax.random.key(5), x)
     for a, b in zip(out1, out2, strict=True):
         assert a.shape == (6,)
         np.testing.assert_array_equal(a, b)
@@ -119,10 +137,17 @@ def test_models_are_pure_functions_of_key(model):
 def test_bernoulli_log_likelihood_matches_direct_formula():
     logits = jnp.array([[-30.0, -1.0, 0.0, 2.0, 40.0]])
     x = jnp.array([[0.0, 1.0, 1.0, 0.0, 1.0]])
-    p = jax.nn.sigmoid(logits.astype(jnp.float64))
-    direct = jnp.sum(jnp.where(x == 1, jnp.log(p), jnp.log1p(-p)))
-    np.testing.assert_allclose(objectives.bernoulli_log_likelihood(logits, x)[0], direct, rtol=1e-9)
-    assert np.isfinite(objectives.bernoulli_log_likelihood(jnp.array([1e4]), jnp.array([0.0])))
+
+    @jax.jit  # one compiled program for the whole chain
+    def run(logits, x):
+        p = jax.nn.sigmoid(logits.astype(jnp.float64))
+        direct = jnp.sum(jnp.where(x == 1, jnp.log(p), jnp.log1p(-p)))
+        extreme = objectives.bernoulli_log_likelihood(jnp.array([1e4]), jnp.array([0.0]))
+        return objectives.bernoulli_log_likelihood(logits, x)[0], direct, extreme
+
+    value, direct, extreme = run(logits, x)
+    np.testing.assert_allclose(value, direct, rtol=1e-9)
+    assert np.isfinite(extreme)
 
 
 def test_stl_with_analytic_kl_is_an_error(key):
@@ -146,8 +171,8 @@ def test_stl_with_analytic_kl_is_an_error(key):
 def test_bounds_equal_log_px_at_exact_posterior(key, objective):
     # log p(x, z) − log q(z|x) = log p(x) for every z when q is the exact posterior.
     m, s = posterior()
-    loc, scale = jnp.full((50, 1), m), jnp.full((50, 1), s)
-    surrogate, bound = objective(key, _encoder(loc, scale))
+    run = jax.jit(lambda key, loc, scale: objective(key, _encoder(loc, scale)))
+    surrogate, bound = run(key, jnp.full((50, 1), m), jnp.full((50, 1), s))
     np.testing.assert_allclose(bound, exact_log_px(), rtol=1e-10)
     np.testing.assert_allclose(surrogate, bound, rtol=1e-12)
 
@@ -155,10 +180,16 @@ def test_bounds_equal_log_px_at_exact_posterior(key, objective):
 def test_analytic_elbo_is_unbiased_at_exact_posterior(key):
     m, s = posterior()
     n = 20_000
-    loc, scale = jnp.full((n, 1), m), jnp.full((n, 1), s)
-    _, bound = objectives.elbo(key, None, _encoder(loc, scale), gaussian_log_likelihood(W))
+    run = jax.jit(lambda key, loc, scale: objectives.elbo(key, None, _encoder(loc, scale), LL_W))
+    _, bound = run(key, jnp.full((n, 1), m), jnp.full((n, 1), s))
     bound = np.asarray(bound)
     assert abs(bound.mean() - exact_log_px()) < 5 * bound.std() / math.sqrt(n)
+
+
+@jax.jit  # module level: compiled once for the four cases below
+@jax.grad
+def _standard_elbo_grad(params, key):
+    return objectives.elbo(key, None, _encoder(*params), LL_W, kl="mc")[0].sum()
 
 
 @pytest.mark.parametrize(
@@ -181,15 +212,11 @@ def test_stl_and_dreg_encoder_gradients_vanish_at_exact_posterior(key, gradient,
         return out[0].sum()
 
     params = (jnp.full((20, 1), m), jnp.full((20, 1), s))
-    g_loc, g_scale = jax.grad(total)(params, key)
+    g_loc, g_scale = jax.jit(jax.grad(total))(params, key)
     np.testing.assert_allclose(g_loc, 0.0, atol=1e-12)
     np.testing.assert_allclose(g_scale, 0.0, atol=1e-12)
     # ... while the standard estimator's are noisy (non-zero) there.
-    standard = jax.grad(
-        lambda p, k: objectives.elbo(k, None, _encoder(*p), gaussian_log_likelihood(W), kl="mc")[
-            0
-        ].sum()
-    )(params, jax.random.key(1))
+    standard = _standard_elbo_grad(params, jax.random.key(1))
     assert np.abs(np.asarray(standard[1])).max() > 1e-3
 
 
@@ -199,6 +226,12 @@ N = 40_000
 
 def _per_example_grads(surrogate_fn, m, s, w, key):
     """∂/∂(m, s, w) of each example's surrogate, for N i.i.d. copies of the same problem."""
+    return np.asarray(_per_example_grads_program(surrogate_fn, m, s, w, key))
+
+
+# One compiled program per surrogate (m, s, w and the key are arguments, not constants).
+@functools.partial(jax.jit, static_argnums=0)
+def _per_example_grads_program(surrogate_fn, m, s, w, key):
     loc, scale = jnp.full((N, 1), m), jnp.full((N, 1), s)
     w_all = jnp.full((N,), w)
 
@@ -209,7 +242,24 @@ def _per_example_grads(surrogate_fn, m, s, w, key):
         return surrogate_fn(key, _encoder(loc, scale), log_likelihood).sum()
 
     g_loc, g_scale, g_w = jax.grad(total, argnums=(0, 1, 2))(loc, scale, w_all)
-    return np.stack([np.asarray(g_loc)[:, 0], np.asarray(g_scale)[:, 0], np.asarray(g_w)], 1)
+    return jnp.stack([g_loc[:, 0], g_scale[:, 0], g_w], 1)
+
+
+def _beta_elbo(m, s, w, beta):
+    reconstruction = -0.5 * ((X - w * m) ** 2 + w**2 * s**2) - 0.5 * math.log(2 * math.pi)
+    return reconstruction - beta * (0.5 * (m**2 + s**2 - 1) - jnp.log(s))
+
+
+# The closed-form gradient, compiled once for every β.
+_beta_elbo_grad = jax.jit(jax.grad(_beta_elbo, argnums=(0, 1, 2)))
+
+
+@functools.cache  # the same object (a static argument) for the same options
+def _elbo_surrogate(kl, gradient, beta):
+    def surrogate_fn(key, enc, ll):
+        return objectives.elbo(key, None, enc, ll, kl=kl, gradient=gradient, beta=beta)[0]
+
+    return surrogate_fn
 
 
 @pytest.mark.parametrize(
@@ -226,16 +276,9 @@ def _per_example_grads(surrogate_fn, m, s, w, key):
 def test_elbo_gradients_match_closed_form(kl, gradient, beta):
     m, s = 0.2, 0.8
 
-    def surrogate_fn(key, enc, ll):
-        return objectives.elbo(key, None, enc, ll, kl=kl, gradient=gradient, beta=beta)[0]
-
+    surrogate_fn = _elbo_surrogate(kl, gradient, beta)
     grads = _per_example_grads(surrogate_fn, m, s, W, jax.random.key(11))
-
-    def beta_elbo(m, s, w):
-        reconstruction = -0.5 * ((X - w * m) ** 2 + w**2 * s**2) - 0.5 * math.log(2 * math.pi)
-        return reconstruction - beta * (0.5 * (m**2 + s**2 - 1) - jnp.log(s))
-
-    expected = np.array(jax.grad(beta_elbo, argnums=(0, 1, 2))(m, s, W))
+    expected = np.array(_beta_elbo_grad(m, s, W, beta))
     mean = grads.mean(0)
     stderr = grads.std(0) / math.sqrt(N)
     assert np.all(np.abs(mean - expected) <= 5 * stderr + 1e-9), (mean, expected, stderr)
@@ -257,15 +300,15 @@ def test_iwae_dreg_gradient_matches_standard_in_expectation(gradient):
 
 def test_iwae_bound_tightens_with_k():
     m, s = 0.0, 1.0  # q = the prior, far from the posterior
-    loc, scale = jnp.full((20_000, 1), m), jnp.full((20_000, 1), s)
-    bounds = [
-        float(
-            objectives.iwae(
-                jax.random.key(k), None, _encoder(loc, scale), gaussian_log_likelihood(W), k
-            )[1].mean()
-        )
-        for k in (1, 5, 50)
-    ]
+
+    @jax.jit  # the three bounds in one compiled program
+    def mean_bounds(loc, scale):
+        return [
+            objectives.iwae(jax.random.key(k), None, _encoder(loc, scale), LL_W, k)[1].mean()
+            for k in (1, 5, 50)
+        ]
+
+    bounds = [float(b) for b in mean_bounds(jnp.full((20_000, 1), m), jnp.full((20_000, 1), s))]
     exact_elbo = float(closed_form_elbo(m, s))
     assert abs(bounds[0] - exact_elbo) < 0.05
     assert bounds[0] < bounds[1] < bounds[2] < exact_log_px()

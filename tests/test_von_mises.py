@@ -4,6 +4,7 @@ derivatives, wrapping at loc ≠ 0, circular moments, and κ from 1e-4 to 1e4 wi
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -66,11 +67,17 @@ def reference_circular_variance(kappa: float) -> float:
 
 def _draw_with_gradient(key, kappa, n, dtype):
     """n centred draws (loc = 0, so z = ω) at one κ and their dz/dκ, per sample."""
+    with jax.debug_key_reuse(False):
+        z, dz = _draw_with_gradient_program(key, jnp.asarray(kappa, dtype), n, dtype)
+    return np.asarray(z, np.float64), np.asarray(dz, np.float64)
+
+
+# One compiled program per dtype for every κ (an argument, not a constant).
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _draw_with_gradient_program(key, kappa, n, dtype):
     kappas = jnp.full((n,), kappa, dtype)
     draw = lambda c: von_mises.sample(key, jnp.zeros((), dtype), c)
-    with jax.debug_key_reuse(False):
-        z, dz = jax.jvp(draw, (kappas,), (jnp.ones_like(kappas),))
-    return np.asarray(z, np.float64), np.asarray(dz, np.float64)
+    return jax.jvp(draw, (kappas,), (jnp.ones_like(kappas),))
 
 
 # ------------------------------------------------------------------ implicit gradients
@@ -93,8 +100,9 @@ def test_second_derivative_follows_the_inverse_cdf(kappa):
     draw = lambda c: von_mises.sample(jax.random.key(21), 0.0, c)
     first = lambda c: jax.jvp(draw, (c,), (ones,))[1]
     with jax.debug_key_reuse(False):
-        omega = np.asarray(draw(kappas))
-        second = np.asarray(jax.jvp(first, (kappas,), (ones,))[1])
+        # One compiled program for the draw and its second derivative (not one per eager op).
+        omega, second = jax.jit(lambda c: (draw(c), jax.jvp(first, (c,), (ones,))[1]))(kappas)
+        omega, second = np.asarray(omega), np.asarray(second)
 
     def inverse_cdf(u, k):
         return optimize.brentq(lambda w: reference_cdf(w, 0.0, k) - u, -np.pi, np.pi, xtol=1e-15)
@@ -110,12 +118,24 @@ def test_second_derivative_follows_the_inverse_cdf(kappa):
 def test_monte_carlo_gradient_in_the_normal_approximation_branch():
     """The generic MC layer at κ = 80 (float64's normal-approximation branch), f = z², cos."""
     n, kappa = 200_000, 80.0
-    for f_name in ("z2", "cos"):
+    names = ("z2", "cos")
+
+    @jax.jit  # both functions' per-sample gradients in one compiled program
+    def grads(c):
+        return [
+            jax.grad(
+                lambda c, f=TEST_FUNCTIONS[name]: jnp.sum(
+                    f(von_mises.sample(jax.random.key(22), 0.0, c))
+                )
+            )(c)
+            for name in names
+        ]
+
+    with jax.debug_key_reuse(False):  # the same key for both, as in two separate programs
+        all_per_sample = grads(jnp.full((n,), kappa))
+    for f_name, per_sample in zip(names, all_per_sample, strict=True):
         f = TEST_FUNCTIONS[f_name]
-        grads = jax.jit(
-            jax.grad(lambda c: jnp.sum(f(von_mises.sample(jax.random.key(22), 0.0, c))))
-        )
-        per_sample = np.asarray(grads(jnp.full((n,), kappa)))
+        per_sample = np.asarray(per_sample)
         estimate = per_sample.mean()
         standard_error = per_sample.std(ddof=1) / np.sqrt(n)
         step = 1e-3 * kappa
