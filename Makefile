@@ -29,8 +29,12 @@ run: $(STAMP)
 # balance) while keeping each family's Monte-Carlo tests, which share compiled code, together.
 # --no-loadscope-reorder: hand out work in collection order, which tests/conftest.py sorts
 # longest units first (xdist would sort groups by their number of tests).
+# PYTHONDONTWRITEBYTECODE emptied: where the environment sets it (this project's machines do), each
+# of the session's processes (two workers, the child runs) would compile the project's sources and
+# pytest's rewritten test modules from scratch; with it empty, the first writes the bytecode and
+# the others read it.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder tests
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder tests
 
 # Every results markdown file that has a committed record, rendered from it (experiments/reports),
 # and the numbers of benchmarks/README.md from benchmarks/records/ (benchmarks/report.py).
