@@ -10,6 +10,7 @@ and their bias is measured and printed (`-s`).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -63,12 +64,43 @@ def _exact_log_px(log_likelihood):
     return jax.scipy.special.logsumexp(values, axis=0) - L * math.log(C)
 
 
+@functools.cache
+def _exact():
+    """The enumerated exact quantities of the tiny problem, from one compiled program shared by
+    every test (eager, each test's chain of ops compiled op by op at its shapes; the exact ELBO
+    gradient was computed again in eight tests): the ELBO, its gradient, log p(x), the K = 2
+    bound and its gradient, the enumerated KL and the moments under q (numpy arrays)."""
+    logits, log_likelihood = _problem()
+
+    @jax.jit
+    def exact(logits):
+        codes = _codes()
+        log_q = jnp.sum(codes[:, None] * jax.nn.log_softmax(logits, -1)[None], axis=(-2, -1))
+        values = log_likelihood(jnp.broadcast_to(codes[:, None], (codes.shape[0], B, L, C)))
+        q = jnp.exp(log_q)
+        w = jnp.exp(values - L * math.log(C) - log_q)
+
+        def bound(lg):
+            return _exact_k_sample_bound(lg, log_likelihood, 2)
+
+        return {
+            "elbo": _exact_elbo(logits, log_likelihood),
+            "elbo_grad": jax.grad(lambda lg: jnp.sum(_exact_elbo(lg, log_likelihood)))(logits),
+            "log_px": _exact_log_px(log_likelihood),
+            "bound_2": bound(logits),
+            "bound_2_grad": jax.grad(lambda lg: jnp.sum(bound(lg)))(logits),
+            "kl_enumerated": jnp.sum(q * (log_q + L * math.log(C)), axis=0),
+            "kl": discrete_vae.categorical_kl_uniform(logits),
+            "variance": jnp.sum(q * values**2, 0) - jnp.sum(q * values, 0) ** 2,
+            "relative_variance": jnp.sum(q * w**2, 0) / jnp.sum(q * w, 0) ** 2 - 1,
+        }
+
+    return {name: np.asarray(value) for name, value in exact(logits).items()}
+
+
 def test_kl_matches_enumeration():
-    logits, _ = _problem()
-    codes = _codes()
-    log_q = jnp.sum(codes[:, None] * jax.nn.log_softmax(logits, -1)[None], axis=(-2, -1))
-    kl = jnp.sum(jnp.exp(log_q) * (log_q + L * math.log(C)), axis=0)
-    np.testing.assert_allclose(discrete_vae.categorical_kl_uniform(logits), kl, rtol=1e-10)
+    exact = _exact()
+    np.testing.assert_allclose(exact["kl"], exact["kl_enumerated"], rtol=1e-10)
 
 
 def _residual(psi, z):
@@ -94,7 +126,7 @@ def _cv_params(estimator):
 )
 def test_unbiased_estimators_match_exact_gradient(estimator, baseline):
     logits, log_likelihood = _problem()
-    exact = jax.grad(lambda lg: jnp.sum(_exact_elbo(lg, log_likelihood)))(logits)
+    exact = _exact()["elbo_grad"]
     cv_params = _cv_params(estimator) if estimator in ("rebar", "relax") else None
 
     def one(key):
@@ -139,8 +171,7 @@ def test_vimco_matches_the_exact_gradient_of_the_expected_k_sample_bound():
     value is an unbiased estimate of E[L̂_2], which lies between the ELBO and log p(x)."""
     logits, log_likelihood = _problem()
     k = 2
-    exact_bound = _exact_k_sample_bound(logits, log_likelihood, k)
-    exact = jax.grad(lambda lg: jnp.sum(_exact_k_sample_bound(lg, log_likelihood, k)))(logits)
+    exact_bound, exact = _exact()["bound_2"], _exact()["bound_2_grad"]
 
     def one(key):
         def objective(lg):
@@ -159,7 +190,7 @@ def test_vimco_matches_the_exact_gradient_of_the_expected_k_sample_bound():
     np.testing.assert_array_less(np.abs(grads.mean(0) - np.asarray(exact)), 5 * stderr + 1e-9)
     value_stderr = values.std(0) / np.sqrt(len(values))
     np.testing.assert_array_less(np.abs(values.mean(0) - exact_bound), 5 * value_stderr)
-    elbo, log_px = _exact_elbo(logits, log_likelihood), _exact_log_px(log_likelihood)
+    elbo, log_px = _exact()["elbo"], _exact()["log_px"]
     assert np.all(elbo < exact_bound) and np.all(exact_bound < log_px)
 
 
@@ -169,7 +200,7 @@ def test_biased_estimators_bias_is_reported(estimator):
     the bias is printed (`-s`), not asserted away; asserted: finite, and pointing the exact
     gradient's way (cosine > 0.9; a sign error or a lost factor of the Jacobian fails it)."""
     logits, log_likelihood = _problem()
-    exact = np.asarray(jax.grad(lambda lg: jnp.sum(_exact_elbo(lg, log_likelihood)))(logits))
+    exact = _exact()["elbo_grad"]
     temperature = 0.5 if estimator == "gumbel_rao" else 1.0
 
     def one(key):
@@ -265,20 +296,17 @@ def test_rebar_variance_gradient_lowers_the_variance():
 
 def test_discrete_elbo_below_log_likelihood_and_is_estimate_converges():
     logits, log_likelihood = _problem()
-    exact_elbo = _exact_elbo(logits, log_likelihood)
-    exact_log_px = _exact_log_px(log_likelihood)
+    exact_elbo, exact_log_px = _exact()["elbo"], _exact()["log_px"]
     n = 20000
-    mc_elbo = jax.jit(lambda k: discrete_vae.discrete_elbo(k, logits, log_likelihood, n))(
-        jax.random.key(7)
+    mc_elbo = np.asarray(
+        jax.jit(lambda k: discrete_vae.discrete_elbo(k, logits, log_likelihood, n))(
+            jax.random.key(7)
+        )
     )
     # Tolerance from the exact variance of log p(x|z) under q (4.5 standard errors).
-    codes = _codes()
-    log_q = jnp.sum(codes[:, None] * jax.nn.log_softmax(logits, -1)[None], axis=(-2, -1))
-    values = log_likelihood(jnp.broadcast_to(codes[:, None], (codes.shape[0], B, L, C)))
-    q = jnp.exp(log_q)
-    variance = jnp.sum(q * values**2, 0) - jnp.sum(q * values, 0) ** 2
-    np.testing.assert_array_less(jnp.abs(mc_elbo - exact_elbo), 4.5 * jnp.sqrt(variance / n))
-    assert np.all(np.asarray(exact_elbo) < np.asarray(exact_log_px))
+    variance = _exact()["variance"]
+    np.testing.assert_array_less(np.abs(mc_elbo - exact_elbo), 4.5 * np.sqrt(variance / n))
+    assert np.all(exact_elbo < exact_log_px)
     data = np.zeros((B, 1))  # the toy decoder ignores x; the encoder returns the fixed logits
     log_px = discrete_vae.importance_sampled_log_likelihood(
         jax.random.key(8),
@@ -290,11 +318,9 @@ def test_discrete_elbo_below_log_likelihood_and_is_estimate_converges():
         batch_size=B,
     )
     # Delta-method standard error of log mean_k w_k from the exact moments of w = p(x, z)/q(z).
-    w = jnp.exp(values - L * math.log(C) - log_q)
-    relative_variance = jnp.sum(q * w**2, 0) / jnp.sum(q * w, 0) ** 2 - 1
-    stderr = jnp.sqrt(relative_variance / 2000)
+    stderr = np.sqrt(_exact()["relative_variance"] / 2000)
     np.testing.assert_array_less(np.abs(log_px - exact_log_px), 4.5 * stderr)
-    assert np.all(log_px > np.asarray(mc_elbo))
+    assert np.all(log_px > mc_elbo)
 
 
 def test_temperature_schedule():

@@ -96,8 +96,14 @@ def test_transform_at_noise_edges_never_nan_over_the_full_parameter_range(name, 
     )
     eps = jnp.broadcast_to(jnp.asarray(eps), params[0].shape)
 
-    z, pullback = jax.vjp(lambda *ps: module.transform(eps, *ps), *params)
-    grads = pullback(jnp.ones_like(z))
+    # The value and its pullback as one compiled program (eager: every op of the transform and
+    # of its transpose was compiled on its own at this case's shapes).
+    @jax.jit
+    def value_and_grads(eps, *params):
+        z, pullback = jax.vjp(lambda *ps: module.transform(eps, *ps), *params)
+        return z, pullback(jnp.ones_like(z))
+
+    z, grads = value_and_grads(eps, *params)
     assert z.dtype == dtype
     named = [("z", z), *((f"d/d{n}", g) for n, g in zip(module.PARAMS, grads, strict=True))]
     for what, value in named:
@@ -160,11 +166,13 @@ def _reference_cdf(dist, x: float) -> float:
 def test_cdf_matches_quadrature_in_both_tails_and_off_support(name):
     spec = SPECS[name]
     batch = np.broadcast_shapes(*(np.shape(p) for p in spec.params))
+    # One program for every parameter set (arguments, not constants; eager: op by op).
+    cdf = jax.jit(spec.module.cdf)
     for index in np.ndindex(batch):
         params = tuple(float(np.broadcast_to(p, batch)[index]) for p in spec.params)
         dist = spec.scipy_dist(*params)
         x = _cdf_points(dist)
-        ours = np.asarray(spec.module.cdf(x, *params))
+        ours = np.asarray(cdf(x, *params))
         reference = np.array([_reference_cdf(dist, xi) for xi in x])
         # Relative, so that the lower tail (1e-12) is compared digit for digit, not to 0.
         np.testing.assert_allclose(ours, reference, rtol=1e-8, atol=0.0, err_msg=f"{params}")
@@ -202,8 +210,14 @@ def test_log_prob_off_support_is_minus_inf_with_zero_not_nan_gradients(name):
     params, xs = OFF_SUPPORT[name]
     params = tuple(jnp.asarray(p) for p in params)
     x = jnp.asarray(xs)
-    assert np.all(np.asarray(module.log_prob(x, *params)) == -np.inf)
-    grads = jax.grad(lambda ps: jnp.sum(module.log_prob(x, *ps)))(params)
+    # Value and gradient as one compiled program (eager: op by op, forward and backward).
+    log_p, grads = jax.jit(
+        lambda ps: (
+            module.log_prob(x, *ps),
+            jax.grad(lambda ps: jnp.sum(module.log_prob(x, *ps)))(ps),
+        )
+    )(params)
+    assert np.all(np.asarray(log_p) == -np.inf)
     for g in grads:
         np.testing.assert_array_equal(np.asarray(g), 0.0)
 

@@ -39,18 +39,11 @@ FUNCTIONS = {
 }
 
 
-@pytest.mark.parametrize("temperature", [0.7, 2.0])
-@pytest.mark.parametrize("f_name", list(FUNCTIONS))
-def test_pathwise_gradient_matches_score_function_estimator(f_name, temperature):
-    """Per sample n (parameters broadcast to (N, ...) so z_n sees its own copy θ_n):
-
-    pathwise  ∂f(z(ε_n, θ))/∂θ,    score  (f(z_n) − b) ∂ log p(z_n; θ)/∂θ,
-
-    both unbiased for ∂E[f]/∂θ (b, the mean of f over independent draws, only lowers variance).
-    They use the same z_n, so their difference has a paired standard error.
-    """
+@functools.cache
+def _estimators(f_name):
+    """Per-sample pathwise and score-function gradients for one f, jitted once and shared by
+    both temperatures (an array argument; a jit per test compiled it once per temperature)."""
     f = FUNCTIONS[f_name]
-    n = 200_000
 
     @jax.jit
     def estimators(logits, temperature):
@@ -67,6 +60,21 @@ def test_pathwise_gradient_matches_score_function_estimator(f_name, temperature)
 
         return pathwise, jax.grad(score_total, argnums=(0, 1))(logits, temperature)
 
+    return estimators
+
+
+@pytest.mark.parametrize("temperature", [0.7, 2.0])
+@pytest.mark.parametrize("f_name", list(FUNCTIONS))
+def test_pathwise_gradient_matches_score_function_estimator(f_name, temperature):
+    """Per sample n (parameters broadcast to (N, ...) so z_n sees its own copy θ_n):
+
+    pathwise  ∂f(z(ε_n, θ))/∂θ,    score  (f(z_n) − b) ∂ log p(z_n; θ)/∂θ,
+
+    both unbiased for ∂E[f]/∂θ (b, the mean of f over independent draws, only lowers variance).
+    They use the same z_n, so their difference has a paired standard error.
+    """
+    n = 200_000
+    estimators = _estimators(f_name)
     pathwise, score = estimators(
         jnp.broadcast_to(jnp.asarray(LOGITS), (n, LOGITS.size)), jnp.full((n,), temperature)
     )
@@ -82,16 +90,31 @@ def test_pathwise_gradient_matches_score_function_estimator(f_name, temperature)
 
 
 # ---------------------------------------------------------------- relaxed_categorical density
+# Module-level jits taking the temperature as an argument: one program serves every temperature
+# (a closure over the Python temperature was compiled once per parametrization, and the eager
+# log_probs op by op).
+@jax.jit
+def _log_density_in_logit_space(y, logits, temperature):
+    # x = (σ(y), σ(−y)): both coordinates exact, also where σ(y) rounds to 1.
+    x = jnp.stack([jax.nn.sigmoid(y), jax.nn.sigmoid(-y)], axis=-1)
+    log_jacobian = -jax.nn.softplus(-y) - jax.nn.softplus(y)  # log dx/dy = log σ(y)σ(−y)
+    return relaxed_categorical.log_prob(x, logits, temperature) + log_jacobian
+
+
+@jax.jit
+def _two_category_and_binary_log_probs(x, logits, temperature):
+    return (
+        relaxed_categorical.log_prob(jnp.stack([x, 1 - x], -1), logits, temperature),
+        relaxed_bernoulli.log_prob(x, logits[0] - logits[1], temperature),
+    )
+
+
 @pytest.mark.parametrize("temperature", [0.4, 1.0, 2.5])
 def test_two_category_density_integrates_to_one_and_is_the_binary_concrete(temperature):
     logits = jnp.asarray([0.3, -0.8])
 
-    @jax.jit
     def log_density_in_logit_space(y):
-        # x = (σ(y), σ(−y)): both coordinates exact, also where σ(y) rounds to 1.
-        x = jnp.stack([jax.nn.sigmoid(y), jax.nn.sigmoid(-y)], axis=-1)
-        log_jacobian = -jax.nn.softplus(-y) - jax.nn.softplus(y)  # log dx/dy = log σ(y)σ(−y)
-        return relaxed_categorical.log_prob(x, logits, temperature) + log_jacobian
+        return _log_density_in_logit_space(y, logits, temperature)
 
     # y = (a₁ − a₂ + L)/λ has logistic tails ∝ e^(−λ|y|): beyond ±(60/λ + 10) the mass is
     # < e^(−60), and σ(∓y) has not yet underflowed to the boundary of the simplex.
@@ -107,19 +130,27 @@ def test_two_category_density_integrates_to_one_and_is_the_binary_concrete(tempe
     assert abs(total - 1.0) < 1e-8
 
     x = np.linspace(0.01, 0.99, 33)
-    np.testing.assert_allclose(
-        np.asarray(relaxed_categorical.log_prob(np.stack([x, 1 - x], -1), logits, temperature)),
-        np.asarray(relaxed_bernoulli.log_prob(x, logits[0] - logits[1], temperature)),
-        rtol=1e-11,
-        atol=1e-11,
+    two_category, binary = map(
+        np.asarray, _two_category_and_binary_log_probs(x, logits, temperature)
     )
+    np.testing.assert_allclose(two_category, binary, rtol=1e-11, atol=1e-11)
     # And the binary Concrete against Maddison et al.'s closed form (the spec's scipy class).
     np.testing.assert_allclose(
-        np.asarray(relaxed_bernoulli.log_prob(x, logits[0] - logits[1], temperature)),
+        binary,
         bernoulli_spec.bin_concrete(1.1, temperature).logpdf(x),
         rtol=1e-11,
         atol=1e-11,
     )
+
+
+@jax.jit
+def _three_category_mass(y1, y2, logits, temperature):
+    """Σ p(z(y)) z₁z₂z₃ over the grid; one program for both temperatures (eager: op by op)."""
+    log_z = jax.nn.log_softmax(jnp.stack([y1, y2, jnp.zeros_like(y1)], axis=-1), axis=-1)
+    log_density = relaxed_categorical.log_prob(jnp.exp(log_z), logits, temperature) + jnp.sum(
+        log_z, axis=-1
+    )
+    return jnp.sum(jnp.exp(log_density))
 
 
 @pytest.mark.parametrize("temperature", [0.5, 1.5])
@@ -131,11 +162,7 @@ def test_three_category_density_integrates_to_one(temperature):
     half_width = 60 / temperature + 10
     y = np.linspace(-half_width, half_width, 801)
     y1, y2 = np.meshgrid(y, y, indexing="ij")
-    log_z = jax.nn.log_softmax(jnp.stack([y1, y2, np.zeros_like(y1)], axis=-1), axis=-1)
-    log_density = relaxed_categorical.log_prob(jnp.exp(log_z), logits, temperature) + jnp.sum(
-        log_z, axis=-1
-    )
-    total = float(jnp.sum(jnp.exp(log_density))) * (y[1] - y[0]) ** 2
+    total = float(_three_category_mass(y1, y2, logits, temperature)) * (y[1] - y[0]) ** 2
     assert abs(total - 1.0) < 1e-8
 
 
@@ -258,14 +285,13 @@ def test_bernoulli_float32_extremes_are_finite(logits, log_temperature, straight
 @pytest.mark.parametrize(("module", "params"), RELAXED)
 def test_sample_and_log_prob_is_sample_plus_log_prob_with_gradients(module, params):
     params = tuple(jnp.asarray(p) for p in params)
-    with jax.debug_key_reuse(False):
+
+    # One compiled program per family (eager, each op of the chain and of both gradients was
+    # compiled on its own); sample and sample_and_log_prob are still separate computations in it.
+    @jax.jit
+    def draws(params):
         z, log_p = module.sample_and_log_prob(jax.random.key(46), *params, (5,))
-        np.testing.assert_array_equal(
-            np.asarray(z), np.asarray(module.sample(jax.random.key(46), *params, (5,)))
-        )
-        np.testing.assert_allclose(
-            np.asarray(log_p), np.asarray(module.log_prob(z, *params)), rtol=1e-9, atol=1e-9
-        )
+        z_alone = module.sample(jax.random.key(46), *params, (5,))
 
         def fused(ps):
             return jnp.sum(module.sample_and_log_prob(jax.random.key(47), *ps, (5,))[1])
@@ -273,12 +299,23 @@ def test_sample_and_log_prob_is_sample_plus_log_prob_with_gradients(module, para
         def separate(ps):
             return jnp.sum(module.log_prob(module.sample(jax.random.key(47), *ps, (5,)), *ps))
 
-        for g_fused, g_separate in zip(
-            jax.grad(fused)(params), jax.grad(separate)(params), strict=True
-        ):
-            np.testing.assert_allclose(
-                np.asarray(g_fused), np.asarray(g_separate), rtol=1e-7, atol=1e-9
-            )
+        return (
+            z,
+            log_p,
+            z_alone,
+            module.log_prob(z, *params),
+            jax.grad(fused)(params),
+            jax.grad(separate)(params),
+        )
+
+    with jax.debug_key_reuse(False):
+        z, log_p, z_alone, log_p_again, grads_fused, grads_separate = jax.tree_util.tree_map(
+            np.asarray, draws(params)
+        )
+    np.testing.assert_array_equal(z, z_alone)
+    np.testing.assert_allclose(log_p, log_p_again, rtol=1e-9, atol=1e-9)
+    for g_fused, g_separate in zip(grads_fused, grads_separate, strict=True):
+        np.testing.assert_allclose(g_fused, g_separate, rtol=1e-7, atol=1e-9)
 
 
 def test_sample_and_log_prob_is_exact_at_low_temperature_in_float32():
@@ -286,13 +323,15 @@ def test_sample_and_log_prob_is_exact_at_low_temperature_in_float32():
     not finite; sample_and_log_prob still matches eq. 7 evaluated in float64 from the same noise."""
     lam = 0.02
     logits = np.array([0.5, -1.0, 2.0, 0.0], np.float32)
+    # Each draw and its noise as one compiled program (eager: op by op, in float32 as well).
     with jax.debug_key_reuse(False):
-        z, log_p = relaxed_categorical.sample_and_log_prob(
-            jax.random.key(48), logits, np.float32(lam), (200,)
-        )
-        gumbel = np.asarray(
-            relaxed_categorical.noise(jax.random.key(48), (200, 4), jnp.float32), np.float64
-        )
+        z, log_p, gumbel = jax.jit(
+            lambda key: (
+                *relaxed_categorical.sample_and_log_prob(key, logits, np.float32(lam), (200,)),
+                relaxed_categorical.noise(key, (200, 4), jnp.float32),
+            )
+        )(jax.random.key(48))
+    gumbel = np.asarray(gumbel, np.float64)
     assert np.any(np.asarray(z) == 0.0)
     log_x = special.log_softmax((logits + gumbel) / lam, axis=-1)
     k = logits.size
@@ -305,12 +344,15 @@ def test_sample_and_log_prob_is_exact_at_low_temperature_in_float32():
     np.testing.assert_allclose(np.asarray(log_p), reference, rtol=1e-4)
 
     with jax.debug_key_reuse(False):
-        z, log_p = relaxed_bernoulli.sample_and_log_prob(
-            jax.random.key(49), np.float32(0.3), np.float32(lam), (200,)
-        )
-        noise = np.asarray(
-            relaxed_bernoulli.noise(jax.random.key(49), (200,), jnp.float32), np.float64
-        )
+        z, log_p, noise = jax.jit(
+            lambda key: (
+                *relaxed_bernoulli.sample_and_log_prob(
+                    key, np.float32(0.3), np.float32(lam), (200,)
+                ),
+                relaxed_bernoulli.noise(key, (200,), jnp.float32),
+            )
+        )(jax.random.key(49))
+    noise = np.asarray(noise, np.float64)
     assert np.any(np.asarray(z) == 1.0) and np.any(np.asarray(z) == 0.0)
     y = (0.3 + noise) / lam
     log_x, log1m_x = -np.logaddexp(0, -y), -np.logaddexp(0, y)
