@@ -15,6 +15,8 @@ through e^z and powers of z); for z ≥ 1, ∂F/∂a by central differences of s
 
 from __future__ import annotations
 
+import functools
+
 import hypothesis.strategies as st
 import jax
 import jax.numpy as jnp
@@ -92,7 +94,7 @@ CONCENTRATIONS = (1e-4, 1e-2, 0.3, 1.0, 4.0, 50.0)
 def test_log_sample_gradient_matches_reference(dtype, rtol):
     """Per-sample d log z/da of `log_sample` vs the reference, underflowing draws included."""
     n = 256
-    a = jnp.broadcast_to(jnp.asarray(CONCENTRATIONS, dtype)[:, None], (len(CONCENTRATIONS), n))
+    a = np.broadcast_to(np.asarray(CONCENTRATIONS, dtype)[:, None], (len(CONCENTRATIONS), n))
     log_z, grads = draw_and_grads(lambda a: gamma.log_sample(jax.random.key(20), a), (a,))
     log_z, grads = np.asarray(log_z, np.float64), np.asarray(grads, np.float64)
     underflowing = 0
@@ -110,8 +112,21 @@ def _jax_loggamma_draws_and_grads(key, a, n):
     def draw(a, i):
         return jax.random.loggamma(key, jnp.broadcast_to(a, (n,)), (n,), a.dtype)[i]
 
-    with jax.debug_key_reuse(False):
-        return jax.jit(jax.vmap(jax.value_and_grad(draw), (None, 0)))(a, jnp.arange(n))
+    return jax.vmap(jax.value_and_grad(draw), (None, 0))(a, jnp.arange(n))
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _upstream_and_ours(seed, a, n):
+    """One program (the same for every a): upstream's (log z, d log z/da) and log_sample's, from
+    one key each, made from the same seed (the two draws differ: different samplers)."""
+
+    def ours(a):
+        log_z = gamma.log_sample(jax.random.key(seed), a)
+        return jnp.sum(log_z), log_z
+
+    (_, ours_log_z), ours_grad = jax.value_and_grad(ours, has_aux=True)(jnp.full((n,), a))
+    upstream = _jax_loggamma_draws_and_grads(jax.random.key(seed), a, n)
+    return upstream, (ours_log_z, ours_grad)
 
 
 @pytest.mark.parametrize("a", [1e-2, 1e-4])
@@ -119,10 +134,10 @@ def test_float32_small_concentration_fixes_upstream_loggamma_gradient(a):
     """jax.random.loggamma's gradient is wrong in float32 where Gamma(a) underflows (it is taken
     at the smallest normal float and saturates); log_sample's matches the reference there."""
     n = 64
-    key = jax.random.key(21)
-    a32 = jnp.float32(a)
-    log_z, upstream = (np.asarray(x) for x in _jax_loggamma_draws_and_grads(key, a32, n))
-    ours_log_z, ours = draw_and_grads(lambda t: gamma.log_sample(key, t), (jnp.full((n,), a32),))
+    a32 = np.float32(a)
+    (log_z, upstream), (ours_log_z, ours) = _upstream_and_ours(21, a32, n)
+    assert log_z.dtype == ours_log_z.dtype == jnp.float32
+    log_z, upstream = np.asarray(log_z), np.asarray(upstream)
     ours_log_z, ours = np.asarray(ours_log_z), np.asarray(ours, np.float64)
     # log_sample draws with its own sampler (families/_gamma_sampler.py), not jax's, so the two
     # draws differ; each gradient is checked against the reference at its own draws. (The
@@ -154,7 +169,7 @@ def test_monte_carlo_gradient_of_mean_log_gamma_is_trigamma(dtype):
     a ≤ 1e-2, most of it comes from draws that underflow the dtype."""
     n = 100_000
     concentrations = np.array([1e-4, 1e-2, 0.5, 5.0])
-    a = jnp.broadcast_to(jnp.asarray(concentrations, dtype)[:, None], (len(concentrations), n))
+    a = np.broadcast_to(np.asarray(concentrations, dtype)[:, None], (len(concentrations), n))
     per_sample = jax.jit(jax.grad(lambda a: jnp.sum(gamma.log_sample(jax.random.key(22), a))))(a)
     per_sample = np.asarray(per_sample, np.float64)
     assert np.all(np.isfinite(per_sample))
@@ -192,14 +207,22 @@ def test_composite_gradients_are_the_gamma_implicit_gradients_through_the_map(fa
     n = 32
     key = jax.random.key(24)
     if family == "beta":
-        a1, a0 = jnp.full((n,), 0.7), jnp.full((n,), 2.5)
-        z, (g1, g0) = draw_and_grads(lambda a1, a0: beta.sample(key, a1, a0), (a1, a0), (0, 1))
-        # beta splits its key into (concentration1's gamma, concentration0's gamma).
-        key1, key0 = jax.random.split(key)
+        a1, a0 = np.full((n,), 0.7), np.full((n,), 2.5)
+
+        def total(a1, a0):
+            z = beta.sample(key, a1, a0)
+            return jnp.sum(z), z
+
+        @jax.jit  # one program: the draws, their per-sample gradients and the gammas redrawn
+        def draws(a1, a0):
+            (_, z), grads = jax.value_and_grad(total, (0, 1), has_aux=True)(a1, a0)
+            # beta splits its key into (concentration1's gamma, concentration0's gamma).
+            key1, key0 = jax.random.split(key)
+            return z, grads, gamma.log_sample(key1, a1), gamma.log_sample(key0, a0)
+
         with jax.debug_key_reuse(False):
-            log_g1 = np.asarray(jax.jit(gamma.log_sample)(key1, a1))
-            log_g0 = np.asarray(jax.jit(gamma.log_sample)(key0, a0))
-        z = np.asarray(z)
+            z, (g1, g0), log_g1, log_g0 = draws(a1, a0)
+        z, log_g1, log_g0 = (np.asarray(v) for v in (z, log_g1, log_g0))
         np.testing.assert_allclose(z, special.expit(log_g1 - log_g0), rtol=1e-13)
         np.testing.assert_allclose(
             g1, z * (1 - z) * log_gamma_grad_reference(0.7, log_g1), rtol=1e-6
@@ -208,12 +231,22 @@ def test_composite_gradients_are_the_gamma_implicit_gradients_through_the_map(fa
             g0, -z * (1 - z) * log_gamma_grad_reference(2.5, log_g0), rtol=1e-6
         )
     elif family == "student_t":
-        df, loc, scale = jnp.full((n,), 3.0), 0.5, 2.0
-        z, grad = draw_and_grads(lambda df: student_t.sample(key, df, loc, scale), (df,))
-        # student_t splits its key into (normal, gamma).
-        _, key_gamma = jax.random.split(key)
+        df, loc, scale = np.full((n,), 3.0), 0.5, 2.0
+
+        def total(df):
+            z = student_t.sample(key, df, loc, scale)
+            return jnp.sum(z), z
+
+        @jax.jit  # one program: the draws, their per-sample gradients and the gammas redrawn
+        def draws(df):
+            (_, z), grad = jax.value_and_grad(total, has_aux=True)(df)
+            # student_t splits its key into (normal, gamma).
+            _, key_gamma = jax.random.split(key)
+            return z, grad, gamma.log_sample(key_gamma, df / 2)
+
         with jax.debug_key_reuse(False):
-            log_g = np.asarray(jax.jit(gamma.log_sample)(key_gamma, df / 2))
+            z, grad, log_g = draws(df)
+        log_g = np.asarray(log_g)
         d_log_width = 0.5 * (1 / 3.0 - 0.5 * log_gamma_grad_reference(1.5, log_g))
         np.testing.assert_allclose(grad, (np.asarray(z) - loc) * d_log_width, rtol=1e-6, atol=1e-12)
     else:
@@ -257,17 +290,18 @@ CDF_CASES = {
 @pytest.mark.parametrize("name", list(CDF_CASES))
 def test_cdf_matches_scipy_including_outside_the_support(name):
     module, params, scipy_dist = CDF_CASES[name]
-    draw = jax.jit(lambda ps: module.sample(jax.random.key(25), *ps, sample_shape=(50,)))
-    z = np.asarray(draw(params))
-    x = np.concatenate(
-        [
-            z,
-            np.array(
-                [[-1.0, -1.0], [1e-12, 1e-12], [0.5, 0.5], [2.0, 2.0], [1e12, 1e12], [-1e12, -1e12]]
-            ),
-        ]
+    fixed = np.array(
+        [[-1.0, -1.0], [1e-12, 1e-12], [0.5, 0.5], [2.0, 2.0], [1e12, 1e12], [-1e12, -1e12]]
     )
-    got = np.asarray(jax.jit(module.cdf)(x, *params))
+
+    @jax.jit  # one program: the draws, and the CDF at them and at the fixed points
+    def draws_and_cdf(params):
+        x = jnp.concatenate([module.sample(jax.random.key(25), *params, sample_shape=(50,)), fixed])
+        return x, module.cdf(x, *params)
+
+    x, got = (np.asarray(v) for v in draws_and_cdf(params))
+    assert x.shape == (56, 2)
+    np.testing.assert_array_equal(x[50:], fixed)
     np.testing.assert_allclose(got, scipy_dist(*params).cdf(x), rtol=1e-9, atol=1e-13)
 
 
@@ -286,13 +320,14 @@ def test_sample_and_log_prob_is_consistent_and_survives_underflow(module, params
     @jax.jit
     def draws(params):
         z, log_p = module.sample_and_log_prob(key, *params, sample_shape=(200,))
-        return z, log_p, module.sample(key, *params, sample_shape=(200,))
+        # log_prob of the rounded z: the barrier keeps XLA from folding log(exp(·)) away (as if
+        # compiled apart; one program instead of two).
+        direct = module.log_prob(jax.lax.optimization_barrier(z), *params)
+        return z, log_p, module.sample(key, *params, sample_shape=(200,)), direct
 
     with jax.debug_key_reuse(False):
-        z, log_p, z_again = (np.asarray(x) for x in draws(params))
+        z, log_p, z_again, direct = (np.asarray(x) for x in draws(params))
     np.testing.assert_array_equal(z, z_again)
-    # log_prob of the rounded z, compiled apart: in one program XLA may fold log(exp(·)) away.
-    direct = np.asarray(jax.jit(module.log_prob)(z, *params))
     assert np.all(np.isfinite(log_p)), "log p from log z must stay finite where z rounds to 0"
     representable = np.isfinite(direct)
     assert not representable.all(), "the 1e-3 concentration should produce underflowing draws"
@@ -303,15 +338,37 @@ def test_sample_and_log_prob_is_consistent_and_survives_underflow(module, params
 ALPHAS = np.array([[0.5, 1.0, 2.0], [0.3, 1.5, 4.0], [20.0, 0.05, 7.0]])
 
 
-def test_dirichlet_log_prob_and_moments_match_scipy():
-    z = np.asarray(dirichlet.sample(jax.random.key(27), ALPHAS, sample_shape=(7,)))
+@pytest.fixture(scope="module")
+def dirichlet_draws():
+    """One program for the two tests below (op by op, they compiled some 200 small programs):
+    7 draws (key 27) with log_prob at them, mean, variance and entropy; 20 000 draws (key 28)."""
+
+    @jax.jit
+    def draws(alphas):
+        z = dirichlet.sample(jax.random.key(27), alphas, sample_shape=(7,))
+        # log_prob of the rounded z, as if compiled apart: the barrier keeps XLA from folding
+        # log(exp(·)) away.
+        log_p = dirichlet.log_prob(jax.lax.optimization_barrier(z), alphas)
+        moments = tuple(f(alphas) for f in (dirichlet.mean, dirichlet.variance, dirichlet.entropy))
+        many = dirichlet.sample(jax.random.key(28), alphas, sample_shape=(20_000,))
+        return z, log_p, moments, many
+
+    z, log_p, moments, many = draws(ALPHAS)
+    return {
+        "z": np.asarray(z),
+        "log_p": np.asarray(log_p),
+        "moments": [np.asarray(m) for m in moments],
+        "many": np.asarray(many),
+    }
+
+
+def test_dirichlet_log_prob_and_moments_match_scipy(dirichlet_draws):
+    z = dirichlet_draws["z"]
     assert z.shape == (7, 3, 3)
     np.testing.assert_allclose(z.sum(-1), 1.0, rtol=1e-12)
-    log_p = np.asarray(dirichlet.log_prob(z, ALPHAS))
+    log_p = dirichlet_draws["log_p"]
     assert log_p.shape == (7, 3)
-    mean, var, entropy = (
-        np.asarray(f(ALPHAS)) for f in (dirichlet.mean, dirichlet.variance, dirichlet.entropy)
-    )
+    mean, var, entropy = dirichlet_draws["moments"]
     for b, alpha in enumerate(ALPHAS):
         reference = stats.dirichlet(alpha)
         # scipy wants components on the first axis for a batch of points
@@ -321,9 +378,10 @@ def test_dirichlet_log_prob_and_moments_match_scipy():
         np.testing.assert_allclose(entropy[b], reference.entropy(), rtol=1e-10)
 
 
-def test_dirichlet_marginals_are_beta():
+def test_dirichlet_marginals_are_beta(dirichlet_draws):
     """Kolmogorov–Smirnov of each z_i against Beta(α_i, α_0 − α_i), fixed key; p > 1e-4."""
-    z = np.asarray(dirichlet.sample(jax.random.key(28), ALPHAS, sample_shape=(20_000,)))
+    z = dirichlet_draws["many"]
+    assert z.shape == (20_000, 3, 3)
     for b, alpha in enumerate(ALPHAS):
         for i, alpha_i in enumerate(alpha):
             marginal = stats.beta(alpha_i, alpha.sum() - alpha_i)
@@ -346,13 +404,17 @@ def test_dirichlet_monte_carlo_gradients_match_closed_forms():
     """d/dα_j of E[z_i] and E[z_i²], per-sample pathwise gradients vs jax.grad of the closed
     forms, within 5 standard errors (10^5 samples, fixed key)."""
     alpha = np.array([0.3, 1.5, 4.0])
-    np.testing.assert_allclose(_dirichlet_mean_closed_form(alpha), stats.dirichlet(alpha).mean())
-    np.testing.assert_allclose(
-        _dirichlet_second_moment_closed_form(alpha) - _dirichlet_mean_closed_form(alpha) ** 2,
-        stats.dirichlet(alpha).var(),
-    )
+
+    @jax.jit  # one program for the closed forms and their Jacobians (op by op: some 40)
+    def closed_forms(alpha):
+        forms = (_dirichlet_mean_closed_form, _dirichlet_second_moment_closed_form)
+        return [f(alpha) for f in forms], [jax.jacobian(f)(alpha) for f in forms]
+
+    (mean, second_moment), jacobians = closed_forms(alpha)
+    np.testing.assert_allclose(mean, stats.dirichlet(alpha).mean())
+    np.testing.assert_allclose(second_moment - mean**2, stats.dirichlet(alpha).var())
     n = 100_000
-    alphas = jnp.broadcast_to(jnp.asarray(alpha), (n, 3))
+    alphas = np.broadcast_to(alpha, (n, 3))
 
     @jax.jit
     def per_sample_jacobian(alphas):
@@ -371,12 +433,8 @@ def test_dirichlet_monte_carlo_gradients_match_closed_forms():
     assert np.all(np.isfinite(per_sample))
     estimate = per_sample.mean(axis=1)
     standard_error = per_sample.std(axis=1, ddof=1) / np.sqrt(n)
-    reference = np.concatenate(
-        [
-            np.asarray(jax.jacobian(_dirichlet_mean_closed_form)(jnp.asarray(alpha))),
-            np.asarray(jax.jacobian(_dirichlet_second_moment_closed_form)(jnp.asarray(alpha))),
-        ]
-    )
+    reference = np.concatenate([np.asarray(j) for j in jacobians])
+    assert reference.shape == (6, 3)
     tolerance = Z_THRESHOLD * standard_error + 1e-6 * (1 + np.abs(reference))
     assert np.all(np.abs(estimate - reference) <= tolerance), (
         f"MC\n{estimate}\n± {standard_error}\nvs closed form\n{reference}"
@@ -438,7 +496,7 @@ def test_student_t_heavy_tail_monte_carlo_gradients():
 
         return jax.grad(total, (0, 1, 2))(df, loc, scale)
 
-    grads = per_sample(*(jnp.full((n,), p) for p in params))
+    grads = per_sample(*(np.full((n,), p) for p in params))
     for index, grad in enumerate(grads):
         grad = np.asarray(grad)
         assert np.all(np.isfinite(grad))
@@ -488,15 +546,18 @@ def test_student_t_saturates_beyond_the_float_range(dtype, df):
 
 def test_student_t_moments_follow_scipy_where_undefined():
     df = np.array([0.5, 1.0, 1.5, 2.0, 2.5])
+
+    @jax.jit  # one program (op by op: some 30)
+    def moments(df):
+        grads = jax.grad(lambda d, s: jnp.sum(student_t.variance(d, 0.0, s)), (0, 1))(df, 2.0)
+        return student_t.mean(df, 1.0, 2.0), student_t.variance(df, 1.0, 2.0), grads
+
+    mean, variance, grads = moments(df)
     # The mean is undefined for df ≤ 1: NaN (as TFP), where scipy says inf.
     np.testing.assert_allclose(
-        np.asarray(student_t.mean(df, 1.0, 2.0)),
-        np.where(df > 1, stats.t(df, 1.0, 2.0).mean(), np.nan),
+        np.asarray(mean), np.where(df > 1, stats.t(df, 1.0, 2.0).mean(), np.nan)
     )
-    np.testing.assert_allclose(
-        np.asarray(student_t.variance(df, 1.0, 2.0)), stats.t(df, 1.0, 2.0).var()
-    )
-    grads = jax.grad(lambda d, s: jnp.sum(student_t.variance(d, 0.0, s)), (0, 1))(df, 2.0)
+    np.testing.assert_allclose(np.asarray(variance), stats.t(df, 1.0, 2.0).var())
     assert all(np.all(np.isfinite(np.asarray(g))) for g in grads)
 
 
