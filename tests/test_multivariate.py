@@ -287,18 +287,21 @@ def test_monte_carlo_gradients_of_first_and_second_moments(module, params, covar
     theta = tuple(jnp.asarray(p[1]) for p in params)  # batch element 1 of the spec
     n = MC_SAMPLES
 
-    @jax.jit
-    def per_sample(*copies):
+    @jax.jit  # the copies are made inside: no eager broadcast per parameter shape
+    def per_sample(*theta):
+        copies = tuple(jnp.broadcast_to(p, (n, *p.shape)) for p in theta)
+
         def total(*ps):
             return jnp.sum(_first_and_second_moments(module.sample(jax.random.key(27), *ps)), 0)
 
         return jax.jacrev(total, argnums=tuple(range(len(copies))))(*copies)
 
-    copies = tuple(jnp.broadcast_to(p, (n, *p.shape)) for p in theta)
-    jacobians = per_sample(*copies)  # each (m, N, *param_shape)
-    references = jax.jacfwd(_closed_form_moments(covariance_of), argnums=tuple(range(len(theta))))(
-        *theta
+    jacobians = per_sample(*theta)  # each (m, N, *param_shape)
+    # Jitted: op by op, the Jacobian of the closed forms compiles dozens of small programs.
+    closed_form_jacobian = jax.jacfwd(
+        _closed_form_moments(covariance_of), argnums=tuple(range(len(theta)))
     )
+    references = jax.jit(closed_form_jacobian)(*theta)
     for name, jacobian, reference in zip(module.PARAMS, jacobians, references, strict=True):
         jacobian = np.asarray(jacobian)
         estimate = jacobian.mean(axis=1)

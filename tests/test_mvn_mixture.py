@@ -146,12 +146,12 @@ def draws() -> np.ndarray:
 
 
 def test_moments_match_closed_forms_and_samples(draws):
-    params = _jparams()
-    mean = np.asarray(mixture.mean(*params))
-    covariance = np.asarray(mixture.covariance(*params))
-    np.testing.assert_allclose(
-        np.asarray(mixture.variance(*params)), np.diagonal(covariance, axis1=-2, axis2=-1)
+    # One program for the three moments (op by op they compiled ~40 small ones).
+    moments = jax.jit(
+        lambda ps: (mixture.mean(*ps), mixture.covariance(*ps), mixture.variance(*ps))
     )
+    mean, covariance, variance = (np.asarray(m) for m in moments(_jparams()))
+    np.testing.assert_allclose(variance, np.diagonal(covariance, axis1=-2, axis2=-1))
     n = draws.shape[0]
     for b in range(3):
         reference_mean, reference_covariance = reference_moments(*_row(b))
@@ -192,9 +192,11 @@ def test_implicit_jacobian_matches_conditional_cdf_finite_differences():
     upper triangles of scale_trils are not read: exactly zero)."""
     n, step = 8, 1e-6
     draw = lambda ps: mixture.sample(jax.random.key(53), *ps, sample_shape=(n,))
+    # One program for the draws and their Jacobians (the eager draw compiled its own pieces).
+    draws_and_jacobians = jax.jit(lambda ps: (draw(ps), jax.jacfwd(draw)(ps)))
     with jax.debug_key_reuse(False):
-        z = np.asarray(draw(_jparams()))  # (n, 3, d)
-        jacobians = jax.jit(jax.jacfwd(draw))(_jparams())  # (n, 3, d) + param shape
+        z, jacobians = draws_and_jacobians(_jparams())  # (n, 3, d); (n, 3, d) + param shape
+    z = np.asarray(z)
     for b in range(3):
         params = _row(b)
         z_b = z[:, b]
@@ -244,9 +246,10 @@ def test_second_derivative_follows_the_inverse_rosenblatt_map():
         return mixture.sample(jax.random.key(60), *moved, sample_shape=(n,))
 
     first = lambda t: jax.jvp(draw, (t,), (jnp.ones_like(t),))[1]
+    # One program for the draws and their second derivative (the eager draw compiled its own).
+    draw_and_second = jax.jit(lambda t: (draw(t), jax.jvp(first, (t,), (jnp.ones_like(t),))[1]))
     with jax.debug_key_reuse(False):
-        z = np.asarray(draw(jnp.zeros(())))
-        second = np.asarray(jax.jit(lambda t: jax.jvp(first, (t,), (jnp.ones_like(t),))[1])(0.0))
+        z, second = (np.asarray(a) for a in draw_and_second(jnp.zeros(())))
     step = 1e-3
     moved = lambda t: tuple(p + t * v for p, v in zip(params, directions, strict=True))
     u = rosenblatt(z, *params)
@@ -288,14 +291,15 @@ def test_monte_carlo_gradients_match_closed_forms():
     Σ_n f(z_n) with respect to the copies holds the per-sample gradients."""
     theta = _jparams(_row(0))
 
-    @jax.jit
-    def per_sample(copies):
+    @jax.jit  # the copies are made inside: no eager broadcast per parameter shape
+    def per_sample(theta):
+        copies = tuple(jnp.broadcast_to(p, (MC_SAMPLES, *p.shape)) for p in theta)
         total = lambda ps: jnp.sum(_statistics(mixture.sample(jax.random.key(54), *ps)), axis=0)
         return jax.jacrev(total)(copies)
 
-    copies = tuple(jnp.broadcast_to(p, (MC_SAMPLES, *p.shape)) for p in theta)
-    jacobians = per_sample(copies)  # each (m, N) + param shape
-    references = jax.jacrev(_closed_form_statistics, argnums=(0, 1, 2))(*theta)
+    jacobians = per_sample(theta)  # each (m, N) + param shape
+    # Jitted: op by op, the Jacobian of the closed forms compiles about a hundred small programs.
+    references = jax.jit(jax.jacrev(_closed_form_statistics, argnums=(0, 1, 2)))(*theta)
     for name, jacobian, reference in zip(NAMES, jacobians, references, strict=True):
         jacobian = np.asarray(jacobian)
         assert np.all(np.isfinite(jacobian)), name
@@ -319,21 +323,17 @@ def test_one_dimension_agrees_with_normal_mixture():
     )
     lifted = (logits, locs[..., None], scales[..., None, None])
     x = np.linspace(-4.0, 5.0, 7)[:, None] + np.zeros((1, 3))
-    np.testing.assert_allclose(
-        np.asarray(mixture.log_prob(x[..., None], *lifted)),
-        np.asarray(normal_mixture.log_prob(x, logits, locs, scales)),
-        rtol=1e-12,
-    )
-    np.testing.assert_allclose(
-        np.asarray(mixture.mean(*lifted))[..., 0],
-        np.asarray(normal_mixture.mean(logits, locs, scales)),
-        rtol=1e-12,
-    )
-    np.testing.assert_allclose(
-        np.asarray(mixture.variance(*lifted))[..., 0],
-        np.asarray(normal_mixture.variance(logits, locs, scales)),
-        rtol=1e-12,
-    )
+
+    @jax.jit  # one program for both families' densities and moments (op by op: ~30 programs)
+    def densities_and_moments(x, params, lifted):
+        return (
+            (mixture.log_prob(x[..., None], *lifted), normal_mixture.log_prob(x, *params)),
+            (mixture.mean(*lifted)[..., 0], normal_mixture.mean(*params)),
+            (mixture.variance(*lifted)[..., 0], normal_mixture.variance(*params)),
+        )
+
+    for many, one in densities_and_moments(x, (logits, locs, scales), lifted):
+        np.testing.assert_allclose(np.asarray(many), np.asarray(one), rtol=1e-12)
     eps = np.asarray(normal_mixture.noise(jax.random.key(55), (16, 3, 4), jnp.float64))
     chosen = np.argmax(logits + eps[..., :3], axis=-1)  # (16, 3)
     weights = softmax(logits, axis=-1)

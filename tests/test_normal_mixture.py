@@ -95,18 +95,26 @@ def test_derivative_in_the_normal_noise_is_pathwise():
     check_grads(transform_of_normal, (eps[..., -1],), order=1, modes=("fwd", "rev"), eps=1e-6)
 
 
+@jax.jit
+def _draw_and_jacobians(params):
+    """16 draws of one mixture and their Jacobians in every parameter. Jitted, the parameters
+    passed as arguments: one program for every row and parametrization (op by op, jacfwd
+    compiled dozens of small programs per parameter)."""
+    draw = lambda ps: normal_mixture.sample(jax.random.key(34), *ps, sample_shape=(16,))
+    return draw(params), jax.jacfwd(draw)(params)
+
+
 @pytest.mark.parametrize("index", [0, 1, 2], ids=["logits", "locs", "scales"])
 def test_implicit_jacobian_matches_cdf_finite_differences(index):
     """dz/dθⱼ = −(∂F/∂θⱼ)/p(z) for every component j, F by central differences (numpy)."""
     n = 16
     for row in range(3):
         params = tuple(p[row] for p in PARAMS)
-        draw = lambda theta: normal_mixture.sample(
-            jax.random.key(34), *_with(params, index, theta), sample_shape=(n,)
-        )
         with jax.debug_key_reuse(False):
-            z = np.asarray(draw(params[index]))
-            jacobian = np.asarray(jax.jacfwd(draw)(jnp.asarray(params[index])))  # (n, K)
+            z, jacobians = _draw_and_jacobians(tuple(jnp.asarray(p) for p in params))
+        z = np.asarray(z)
+        jacobian = np.asarray(jacobians[index])  # (n, K)
+        assert z.shape == (n,) and jacobian.shape == (n, 3)
         pdf = np.exp(reference_log_prob(z, *params))
         reference = np.empty_like(jacobian)
         step = 1e-6
@@ -123,21 +131,32 @@ def test_implicit_jacobian_matches_cdf_finite_differences(index):
         )
 
 
+@jax.jit
+def _draw_and_second_derivative(params, directions):
+    """4 draws z(t) at t = 0 and d²z/dt², every parameter moved along its direction. Jitted, the
+    directions passed as arguments (zero but for the parameter under test): one program for
+    the three parametrizations (op by op, the nested jvp compiled dozens of small programs)."""
+
+    def draw(t):
+        moved = tuple(p + t * v for p, v in zip(params, directions, strict=True))
+        return normal_mixture.sample(jax.random.key(35), *moved, (4,))
+
+    first = lambda t: jax.jvp(draw, (t,), (jnp.ones_like(t),))[1]
+    zero = jnp.zeros((), params[0].dtype)
+    return draw(zero), jax.jvp(first, (zero,), (jnp.ones_like(zero),))[1]
+
+
 @pytest.mark.parametrize("index", [0, 1, 2], ids=["logits", "locs", "scales"])
 def test_second_derivative_follows_the_inverse_cdf(index):
     """d²z/dθ² at fixed u = F(z) against second differences of F⁻¹(u; θ) (root finding)."""
     params = tuple(p[0] for p in PARAMS)
     n = 4
     direction = jnp.asarray([1.0, -0.5, 0.25])  # a direction through all three components
-
-    def draw(t):
-        theta = jnp.asarray(params[index]) + t * direction
-        return normal_mixture.sample(jax.random.key(35), *_with(params, index, theta), (n,))
-
-    first = lambda t: jax.jvp(draw, (t,), (jnp.ones_like(t),))[1]
+    directions = _with([jnp.zeros(3)] * 3, index, direction)  # only parameter `index` moves
     with jax.debug_key_reuse(False):
-        z = np.asarray(draw(jnp.zeros(())))
-        second = np.asarray(jax.jvp(first, (jnp.zeros(()),), (jnp.ones(()),))[1])
+        z, second = _draw_and_second_derivative(tuple(jnp.asarray(p) for p in params), directions)
+    z, second = np.asarray(z), np.asarray(second)
+    assert z.shape == second.shape == (n,)
     step = 1e-3
     moved = lambda t: _with(params, index, params[index] + t * np.asarray(direction))
     for value, d2 in zip(z, second, strict=True):
@@ -149,17 +168,30 @@ def test_second_derivative_follows_the_inverse_cdf(index):
 
 # ------------------------------------------------------------------ layer 3: global MC gradients
 @functools.cache
-def _per_sample_gradients(f_name: str) -> tuple[np.ndarray, ...]:
-    """∂f(z_n)/∂θ for every element of every parameter: params broadcast to (N, K), row n → z_n."""
-    f = TEST_FUNCTIONS[f_name]
+def _all_per_sample_gradients() -> dict[str, tuple[np.ndarray, ...]]:
+    """∂f(z_n)/∂θ for every element of every parameter: params broadcast to (N, K), row n → z_n.
+
+    For all four f at once: the Jacobian of (Σ_n f(z_n))_f, one row per f (jacrev: the reverse
+    pass of each f's sum), in one program that draws the samples once (one program per f drew
+    them four times and compiled the sampler four times).
+    """
+    names = list(TEST_FUNCTIONS)
 
     @jax.jit
     def grads(params):
-        total = lambda ps: jnp.sum(f(normal_mixture.sample(jax.random.key(36), *ps)))
-        return jax.grad(total)(params)
+        def totals(ps):
+            z = normal_mixture.sample(jax.random.key(36), *ps)
+            return jnp.stack([jnp.sum(TEST_FUNCTIONS[name](z)) for name in names])
+
+        return jax.jacrev(totals)(params)  # each (len(names), N, K)
 
     batched = tuple(jnp.broadcast_to(jnp.asarray(p), (MC_SAMPLES, p.size)) for p in MC_PARAMS)
-    return tuple(np.asarray(g) for g in grads(batched))
+    jacobians = [np.asarray(g) for g in grads(batched)]
+    return {name: tuple(g[row] for g in jacobians) for row, name in enumerate(names)}
+
+
+def _per_sample_gradients(f_name: str) -> tuple[np.ndarray, ...]:
+    return _all_per_sample_gradients()[f_name]
 
 
 @pytest.mark.parametrize("f_name", list(TEST_FUNCTIONS))
@@ -248,11 +280,15 @@ def test_batch_shape_excludes_the_component_axis():
 
 def test_switched_off_component_is_never_drawn_and_gradients_stay_finite():
     logits, locs, scales = np.array([0.0, -np.inf]), np.array([0.0, 100.0]), np.ones(2)
-    z = normal_mixture.sample(jax.random.key(41), logits, locs, scales, (1000,))
-    assert np.all(np.asarray(z) < 50)
-    total = lambda ps: jnp.sum(normal_mixture.sample(jax.random.key(41), *ps, (1000,)))
+
+    @jax.jit  # one program (op by op, the gradient compiled dozens of small ones)
+    def sample_and_grads(ps):
+        total = lambda ps: jnp.sum(normal_mixture.sample(jax.random.key(41), *ps, (1000,)))
+        return normal_mixture.sample(jax.random.key(41), *ps, (1000,)), jax.grad(total)(ps)
+
     with jax.debug_key_reuse(False):
-        grads = jax.grad(total)(tuple(jnp.asarray(p) for p in (logits, locs, scales)))
+        z, grads = sample_and_grads(tuple(jnp.asarray(p) for p in (logits, locs, scales)))
+    assert np.all(np.asarray(z) < 50)
     assert all(np.all(np.isfinite(np.asarray(g))) for g in grads)
 
 

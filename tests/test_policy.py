@@ -92,18 +92,26 @@ def test_sample_and_log_prob_finite_when_tanh_saturates_float32(key):
 def test_policy_methods_shapes_and_bounds(key):
     policy = TanhGaussianPolicy(ACTION_DIM, hidden=(16, 16), action_scale=2.0)
     obs = jax.random.normal(key, (BATCH, OBS_DIM))
-    params = policy.init(jax.random.key(1), obs, method="distribution")
-    loc, scale = policy.apply(params, obs, method="distribution")
+
+    @jax.jit  # one program: op by op, flax's init and the four methods compiled ~50 small ones
+    def methods(obs):
+        params = policy.init(jax.random.key(1), obs, method="distribution")
+        action, log_p = policy.apply(params, jax.random.key(2), obs)
+        return (
+            policy.apply(params, obs, method="distribution"),
+            (action, log_p),
+            policy.apply(params, obs, action, method="log_prob"),
+            policy.apply(params, obs, method="mode"),
+        )
+
+    (loc, scale), (action, log_p), log_prob, mode = methods(obs)
     assert loc.shape == scale.shape == (BATCH, ACTION_DIM)
     low, high = policy.log_scale_bounds
     assert np.all((scale >= math.exp(low)) & (scale <= math.exp(high)))
-    action, log_p = policy.apply(params, jax.random.key(2), obs)
     assert action.shape == (BATCH, ACTION_DIM) and log_p.shape == (BATCH,)
     assert np.all(np.abs(action) <= 2.0)
-    np.testing.assert_allclose(
-        policy.apply(params, obs, action, method="log_prob"), log_p, rtol=1e-9
-    )
-    np.testing.assert_allclose(policy.apply(params, obs, method="mode"), 2.0 * jnp.tanh(loc))
+    np.testing.assert_allclose(log_prob, log_p, rtol=1e-9)
+    np.testing.assert_allclose(mode, 2.0 * jnp.tanh(loc))
 
 
 def test_twin_q_and_value_shapes(key):
@@ -114,7 +122,9 @@ def test_twin_q_and_value_shapes(key):
     assert q.shape == (2, BATCH)
     assert not np.allclose(q[0], q[1])  # two independently initialized critics
     value = ValueNetwork(hidden=(8,))
-    assert value.apply(value.init(jax.random.key(1), obs), obs).shape == (BATCH,)
+    # Jitted, init and apply together: one program instead of flax's eager ops.
+    values = jax.jit(lambda obs: value.apply(value.init(jax.random.key(1), obs), obs))(obs)
+    assert values.shape == (BATCH,)
 
 
 # ---------------------------------------------------------------- replay buffer
@@ -131,17 +141,19 @@ def _transition(i, obs_dim=OBS_DIM):
 def test_replay_buffer_ring_and_sampling(key):
     buffer = rl.replay_init(4, _transition(0))
     add = jax.jit(rl.replay_add)
+    # Jitted (batch size static): one program per buffer instead of the eager ops.
+    sample = jax.jit(rl.replay_sample, static_argnums=2)
     for i in range(6):
         buffer = add(buffer, _transition(i))
     assert int(buffer.size) == 4 and int(buffer.position) == 2
     # slots 0, 1 overwritten by transitions 4, 5
     np.testing.assert_array_equal(buffer.data.reward, [4.0, 5.0, 2.0, 3.0])
-    batch = rl.replay_sample(key, buffer, 64)
+    batch = sample(key, buffer, 64)
     assert batch.obs.shape == (64, OBS_DIM)
     assert set(np.asarray(batch.reward).tolist()) <= {2.0, 3.0, 4.0, 5.0}
     # A partly filled buffer only returns written slots.
-    partial = rl.replay_add(rl.replay_init(10, _transition(0)), _transition(7))
-    np.testing.assert_array_equal(rl.replay_sample(jax.random.key(1), partial, 16).reward, 7.0)
+    partial = add(rl.replay_init(10, _transition(0)), _transition(7))
+    np.testing.assert_array_equal(sample(jax.random.key(1), partial, 16).reward, 7.0)
 
 
 # ---------------------------------------------------------------- SAC
@@ -292,20 +304,26 @@ def test_reinforce_loss_gradient_is_the_score_function(key):
     policy = TanhGaussianPolicy(ACTION_DIM, hidden=(8,), action_scale=2.0)
     value = ValueNetwork(hidden=(8,))
     obs = jax.random.normal(key, (BATCH, OBS_DIM))
-    pp = policy.init(jax.random.key(1), obs, method="distribution")
-    vp = value.init(jax.random.key(2), obs)
-    actions, _ = policy.apply(pp, jax.random.key(3), obs)
-    returns = jnp.arange(BATCH, dtype=obs.dtype)
-    loss_fn = lambda pp, vp: rl.reinforce_loss(
-        pp, vp, obs, actions, returns, policy=policy, value=value
-    )[0]
-    g_policy, g_value = jax.grad(loss_fn, argnums=(0, 1))(pp, vp)
-    advantage = returns - value.apply(vp, obs)
-    expected = jax.grad(
-        lambda p: -jnp.mean(advantage * policy.apply(p, obs, actions, method="log_prob"))
-    )(pp)
+
+    @jax.jit  # one program: op by op, the inits and the four gradients compiled ~80 small ones
+    def gradients(obs):
+        pp = policy.init(jax.random.key(1), obs, method="distribution")
+        vp = value.init(jax.random.key(2), obs)
+        actions, _ = policy.apply(pp, jax.random.key(3), obs)
+        returns = jnp.arange(BATCH, dtype=obs.dtype)
+        loss_fn = lambda pp, vp: rl.reinforce_loss(
+            pp, vp, obs, actions, returns, policy=policy, value=value
+        )[0]
+        g_policy, g_value = jax.grad(loss_fn, argnums=(0, 1))(pp, vp)
+        advantage = returns - value.apply(vp, obs)
+        expected = jax.grad(
+            lambda p: -jnp.mean(advantage * policy.apply(p, obs, actions, method="log_prob"))
+        )(pp)
+        expected_v = jax.grad(lambda v: 0.5 * jnp.mean((returns - value.apply(v, obs)) ** 2))(vp)
+        return g_policy, g_value, expected, expected_v
+
+    g_policy, g_value, expected, expected_v = gradients(obs)
     for a, b in zip(jax.tree.leaves(g_policy), jax.tree.leaves(expected), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
-    expected_v = jax.grad(lambda v: 0.5 * jnp.mean((returns - value.apply(v, obs)) ** 2))(vp)
     for a, b in zip(jax.tree.leaves(g_value), jax.tree.leaves(expected_v), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
