@@ -52,12 +52,8 @@ def _init_and_spread(layer, key):
     return params
 
 
-def _scales(params):
-    return _softplus_scales(params)
-
-
 @jax.jit  # one program, not an eager softplus per leaf
-def _softplus_scales(params):
+def _scales(params):
     p = params["params"]
     return jax.nn.softplus(p["kernel_rho"]), jax.nn.softplus(p["bias_rho"])
 

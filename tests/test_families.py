@@ -23,7 +23,6 @@ from tests import child
 from tests.specs import TEST_FUNCTIONS, FamilySpec, all_specs
 
 SPECS = all_specs()
-IDS = [spec.name for spec in SPECS]
 Z_THRESHOLD = 5.0  # |MC mean − reference| ≤ 5 standard errors: fixed keys, so deterministic
 
 

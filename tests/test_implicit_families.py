@@ -30,21 +30,27 @@ from reparam import beta, dirichlet, gamma, student_t
 Z_THRESHOLD = 5.0  # MC tolerance in standard errors, as in tests/test_families.py
 
 
-def draw_and_grads(draw, params, argnums=0):
-    """(draw(*params), gradients of sum(draw(*params)) w.r.t. params[argnums]), one compiled call.
+def per_sample_grads(draw, params, argnums=0):
+    """(draw(*params), gradients of sum(draw(*params)) w.r.t. params[argnums]); traceable, for
+    use inside a test's own jitted program.
 
     With parameters broadcast to the sample's shape, the gradients are per-sample gradients.
-    Compiling once per test (rather than sampling and differentiating eagerly) keeps it fast:
-    the gamma sampler and its gradient dominate the compile time.
     """
 
     def total(*ps):
         z = draw(*ps)
         return jnp.sum(z), z
 
-    with jax.debug_key_reuse(False):
-        (_, z), grads = jax.jit(jax.value_and_grad(total, argnums, has_aux=True))(*params)
+    (_, z), grads = jax.value_and_grad(total, argnums, has_aux=True)(*params)
     return z, grads
+
+
+def draw_and_grads(draw, params, argnums=0):
+    """`per_sample_grads` as one compiled call. Compiling once per test (rather than sampling and
+    differentiating eagerly) keeps it fast: the gamma sampler and its gradient dominate the
+    compile time."""
+    with jax.debug_key_reuse(False):
+        return jax.jit(lambda *ps: per_sample_grads(draw, ps, argnums))(*params)
 
 
 def log_gamma_grad_reference(a: float, log_z: np.ndarray) -> np.ndarray:
@@ -120,13 +126,10 @@ def _upstream_and_ours(seed, a, n):
     """One program (the same for every a): upstream's (log z, d log z/da) and log_sample's, from
     one key each, made from the same seed (the two draws differ: different samplers)."""
 
-    def ours(a):
-        log_z = gamma.log_sample(jax.random.key(seed), a)
-        return jnp.sum(log_z), log_z
-
-    (_, ours_log_z), ours_grad = jax.value_and_grad(ours, has_aux=True)(jnp.full((n,), a))
-    upstream = _jax_loggamma_draws_and_grads(jax.random.key(seed), a, n)
-    return upstream, (ours_log_z, ours_grad)
+    ours = per_sample_grads(
+        lambda a: gamma.log_sample(jax.random.key(seed), a), (jnp.full((n,), a),)
+    )
+    return _jax_loggamma_draws_and_grads(jax.random.key(seed), a, n), ours
 
 
 @pytest.mark.parametrize("a", [1e-2, 1e-4])
@@ -209,13 +212,10 @@ def test_composite_gradients_are_the_gamma_implicit_gradients_through_the_map(fa
     if family == "beta":
         a1, a0 = np.full((n,), 0.7), np.full((n,), 2.5)
 
-        def total(a1, a0):
-            z = beta.sample(key, a1, a0)
-            return jnp.sum(z), z
-
         @jax.jit  # one program: the draws, their per-sample gradients and the gammas redrawn
         def draws(a1, a0):
-            (_, z), grads = jax.value_and_grad(total, (0, 1), has_aux=True)(a1, a0)
+            draw = lambda a1, a0: beta.sample(key, a1, a0)
+            z, grads = per_sample_grads(draw, (a1, a0), (0, 1))
             # beta splits its key into (concentration1's gamma, concentration0's gamma).
             key1, key0 = jax.random.split(key)
             return z, grads, gamma.log_sample(key1, a1), gamma.log_sample(key0, a0)
@@ -233,13 +233,9 @@ def test_composite_gradients_are_the_gamma_implicit_gradients_through_the_map(fa
     elif family == "student_t":
         df, loc, scale = np.full((n,), 3.0), 0.5, 2.0
 
-        def total(df):
-            z = student_t.sample(key, df, loc, scale)
-            return jnp.sum(z), z
-
         @jax.jit  # one program: the draws, their per-sample gradients and the gammas redrawn
         def draws(df):
-            (_, z), grad = jax.value_and_grad(total, has_aux=True)(df)
+            z, grad = per_sample_grads(lambda df: student_t.sample(key, df, loc, scale), (df,))
             # student_t splits its key into (normal, gamma).
             _, key_gamma = jax.random.split(key)
             return z, grad, gamma.log_sample(key_gamma, df / 2)

@@ -168,7 +168,7 @@ def test_second_derivative_follows_the_inverse_cdf(index):
 
 # ------------------------------------------------------------------ layer 3: global MC gradients
 @functools.cache
-def _all_per_sample_gradients() -> dict[str, tuple[np.ndarray, ...]]:
+def _per_sample_gradients() -> dict[str, tuple[np.ndarray, ...]]:
     """∂f(z_n)/∂θ for every element of every parameter: params broadcast to (N, K), row n → z_n.
 
     For all four f at once: the Jacobian of (Σ_n f(z_n))_f, one row per f (jacrev: the reverse
@@ -190,15 +190,11 @@ def _all_per_sample_gradients() -> dict[str, tuple[np.ndarray, ...]]:
     return {name: tuple(g[row] for g in jacobians) for row, name in enumerate(names)}
 
 
-def _per_sample_gradients(f_name: str) -> tuple[np.ndarray, ...]:
-    return _all_per_sample_gradients()[f_name]
-
-
 @pytest.mark.parametrize("f_name", list(TEST_FUNCTIONS))
 @pytest.mark.parametrize("element", [0, 1])
 @pytest.mark.parametrize("index", [0, 1, 2], ids=["logits", "locs", "scales"])
 def test_monte_carlo_gradient_matches_quadrature(index, element, f_name):
-    per_sample = _per_sample_gradients(f_name)[index][:, element]
+    per_sample = _per_sample_gradients()[f_name][index][:, element]
     assert np.all(np.isfinite(per_sample)), "non-finite per-sample gradient"
     estimate = per_sample.mean()
     standard_error = per_sample.std(ddof=1) / np.sqrt(per_sample.size)
